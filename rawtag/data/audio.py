@@ -1,0 +1,67 @@
+"""Audio in: decode any common format, downmix, resample, and cut a clip into the paper's sub-clips.
+
+Taught in chapter 01 (data). The paper's geometry: 12 kHz audio, 10 sub-clips of 34,950 samples
+(2.9125 s each), so a clip is 349,500 samples (29.125 s) viewed as [10, 1, 34950].
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+SAMPLE_RATE = 12_000
+SUBCLIPS = 10
+SUBCLIP_SAMPLES = 34_950
+CLIP_SAMPLES = SUBCLIPS * SUBCLIP_SAMPLES  # 349,500
+
+
+class AudioError(RuntimeError):
+    """A file that cannot be decoded; the message names the file and the reason."""
+
+
+def load(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Decode `path` (MP3, WAV, FLAC, OGG, ...) to mono float32 in [-1, 1] at `sample_rate`.
+
+    Stereo and multichannel files are downmixed by averaging the channels; other rates are resampled
+    with soxr (high quality). Raises AudioError for a missing, empty or undecodable file. Chapter 01.
+    """
+    import soundfile as sf
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise AudioError(f"{path}: no such file")
+    if os.path.getsize(path) == 0:
+        raise AudioError(f"{path}: empty file (0 bytes)")
+    try:
+        audio, rate = sf.read(path, dtype="float32", always_2d=True)
+    except Exception as e:  # libsndfile raises several types for bad data
+        raise AudioError(f"{path}: cannot decode ({e})") from e
+    if audio.size == 0:
+        raise AudioError(f"{path}: no audio samples")
+    mono = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
+    if rate != sample_rate:
+        import soxr
+
+        mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def fix_length(audio: np.ndarray, length: int = CLIP_SAMPLES) -> np.ndarray:
+    """Crop to the first `length` samples, or zero-pad at the end up to it.
+
+    MTAT clips decode to about 29.12 s, i.e. ~349,490 samples at 12 kHz: a few samples of padding
+    at most. Longer audio keeps its beginning (the paper feeds one fixed-length excerpt). Chapter 01.
+    """
+    if len(audio) >= length:
+        return audio[:length]
+    return np.pad(audio, (0, length - len(audio)))
+
+
+def to_int16(audio: np.ndarray) -> np.ndarray:
+    """Float in [-1, 1] to int16 PCM (clipped), the storage type of a prepared set."""
+    return np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
+
+
+def as_subclips(clip, subclips: int = SUBCLIPS):
+    """View a clip of 349,500 samples (numpy or torch, with any leading batch axes) as [..., 10, 1, 34950]."""
+    return clip.reshape(*clip.shape[:-1], subclips, 1, clip.shape[-1] // subclips)

@@ -1,0 +1,317 @@
+"""MagnaTagATune (MTAT) as it is on disk: the official files, the annotations, top-K tags and splits.
+
+Taught in chapter 01 (data). The facts here (URLs, checksums, broken clips, split rules) are the
+published ones; `tests/test_mtat.py` checks them against the real annotation file where it is present.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import shutil
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+BASE_URL = "http://mi.soi.city.ac.uk/datasets/magnatagatune/"
+
+#: Every file of the official download, with its sha256.
+MTAT_FILES = {
+    "mp3.zip.001": "f857fe185968773058cc71662c2ef5d8f2d4b7338e3c122cfd52f82dcb9760b9",
+    "mp3.zip.002": "fc2e1ec441755556ed1398b1808f1b08b6034372f8bc27394510c0c58cdb52ce",
+    "mp3.zip.003": "83a689824c17e82f6eb81cdbc4e4ca239a4cfc1fb41f1a5c80b861caec90450f",
+    "annotations_final.csv": "99b94e95825d4fa576386a5367b9c96e0ec636e9f9c240aceb492f4728f68c3c",
+    "clip_info_final.csv": "cb6108a10d3a91f0bfd7d2fbec2382559d15f20c8d28093f14e12162a47a3e78",
+}
+ANNOTATIONS = "annotations_final.csv"
+CLIP_INFO = "clip_info_final.csv"
+AUDIO_PARTS = ("mp3.zip.001", "mp3.zip.002", "mp3.zip.003")
+
+#: The three clips of MTAT that cannot be used, all in training folders, with the reason.
+BROKEN_CLIPS = {
+    "6/norine_braun-now_and_zen-08-gently-117-146.mp3": "missing / empty file (clip_id 35644)",
+    "8/jacob_heringman-josquin_des_prez_lute_settings-19-gintzler__pater_noster-204-233.mp3":
+        "corrupt MP3 (clip_id 55753)",
+    "9/american_baroque-dances_and_suites_of_rameau_and_couperin-25-le_petit_rien_xiveme_ordre_"
+    "couperin-88-117.mp3": "corrupt MP3 (clip_id 57881)",
+}
+
+#: Folder-based split: MTAT's 16 folders 0-f, by the first character of mp3_path.
+SPLIT_FOLDERS = {"train": "0123456789ab", "valid": "c", "test": "def"}
+SCHEMES = ("folder", "won")
+
+#: MTAT's 188 tag columns, in the order of `annotations_final.csv` (the synthetic set writes the same).
+MTAT_TAGS = (
+    'no voice', 'singer', 'duet', 'plucking', 'hard rock', 'world', 'bongos', 'harpsichord',
+    'female singing', 'clasical', 'sitar', 'chorus', 'female opera', 'male vocal', 'vocals', 'clarinet',
+    'heavy', 'silence', 'beats', 'men', 'woodwind', 'funky', 'no strings', 'chimes', 'foreign',
+    'no piano', 'horns', 'classical', 'female', 'no voices', 'soft rock', 'eerie', 'spacey', 'jazz',
+    'guitar', 'quiet', 'no beat', 'banjo', 'electric', 'solo', 'violins', 'folk', 'female voice',
+    'wind', 'happy', 'ambient', 'new age', 'synth', 'funk', 'no singing', 'middle eastern', 'trumpet',
+    'percussion', 'drum', 'airy', 'voice', 'repetitive', 'birds', 'space', 'strings', 'bass',
+    'harpsicord', 'medieval', 'male voice', 'girl', 'keyboard', 'acoustic', 'loud', 'classic', 'string',
+    'drums', 'electronic', 'not classical', 'chanting', 'no violin', 'not rock', 'no guitar', 'organ',
+    'no vocal', 'talking', 'choral', 'weird', 'opera', 'soprano', 'fast', 'acoustic guitar',
+    'electric guitar', 'male singer', 'man singing', 'classical guitar', 'country', 'violin', 'electro',
+    'reggae', 'tribal', 'dark', 'male opera', 'no vocals', 'irish', 'electronica', 'horn', 'operatic',
+    'arabic', 'lol', 'low', 'instrumental', 'trance', 'chant', 'strange', 'drone', 'synthesizer',
+    'heavy metal', 'modern', 'disco', 'bells', 'man', 'deep', 'fast beat', 'industrial', 'hard', 'harp',
+    'no flute', 'jungle', 'pop', 'lute', 'female vocal', 'oboe', 'mellow', 'orchestral', 'viola',
+    'light', 'echo', 'piano', 'celtic', 'male vocals', 'orchestra', 'eastern', 'old', 'flutes', 'punk',
+    'spanish', 'sad', 'sax', 'slow', 'male', 'blues', 'vocal', 'indian', 'no singer', 'scary', 'india',
+    'woman', 'woman singing', 'rock', 'dance', 'piano solo', 'guitars', 'no drums', 'jazzy', 'singing',
+    'cello', 'calm', 'female vocals', 'voices', 'different', 'techno', 'clapping', 'house', 'monks',
+    'flute', 'not opera', 'not english', 'oriental', 'beat', 'upbeat', 'soft', 'noise', 'choir',
+    'female singer', 'rap', 'metal', 'hip hop', 'quick', 'water', 'baroque', 'women', 'fiddle',
+    'english',
+)
+
+
+class MTATError(RuntimeError):
+    """A problem with MTAT files that the user can fix; the message says how."""
+
+
+@dataclass
+class Annotations:
+    """The annotation matrix: one row per clip, one column per tag (0/1)."""
+
+    clip_ids: list[int]
+    tags: list[str]
+    matrix: np.ndarray  # uint8 [clips, tags]
+    mp3_paths: list[str]
+
+
+def read_annotations(path: str | os.PathLike) -> Annotations:
+    """Read `annotations_final.csv` as it really is: tab-separated, every field quoted, CRLF ends.
+
+    The header is `clip_id`, the tag columns, then `mp3_path`. Chapter 01.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MTATError(f"{path}: no such annotation file (run `rawtag download` or `rawtag synth` first)")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f, delimiter="\t", quotechar='"'))
+    if not rows or rows[0][0] != "clip_id" or rows[0][-1] != "mp3_path":
+        raise MTATError(f"{path}: not an MTAT annotation file (header must start with clip_id, end with mp3_path)")
+    header, body = rows[0], [r for r in rows[1:] if r]
+    tags = header[1:-1]
+    bad = [i + 2 for i, r in enumerate(body) if len(r) != len(header)]
+    if bad:
+        raise MTATError(f"{path}: line(s) {bad[:5]} have the wrong number of fields")
+    matrix = np.array([[int(v) for v in r[1:-1]] for r in body], dtype=np.uint8)
+    return Annotations([int(r[0]) for r in body], tags, matrix.reshape(len(body), len(tags)),
+                       [r[-1] for r in body])
+
+
+def top_tags(ann: Annotations, k: int = 50) -> list[str]:
+    """The K most frequent tags, most frequent first.
+
+    Tie rule: tags with equal counts keep their column order in the annotation file (a stable sort).
+    On MTAT this reproduces the published top-50 order ("no vocal" before "pop" at 995 clips,
+    "female voice" before "metal" at 505). Chapter 01.
+    """
+    if not 1 <= k <= len(ann.tags):
+        raise MTATError(f"top-k must be between 1 and {len(ann.tags)}, got {k}")
+    counts = ann.matrix.sum(axis=0)
+    order = np.argsort(-counts, kind="stable")[:k]
+    return [ann.tags[i] for i in order]
+
+
+def splits(ann: Annotations, scheme: str = "folder", k: int = 50) -> dict:
+    """Split the clips as the literature does; returns {"tags", "train", "valid", "test"}.
+
+    - `folder`: folders 0-b train, c valid, d-f test, keeping clips with at least one top-K tag
+      (15,250 / 1,529 / 4,332 on MTAT with K = 50);
+    - `won`: the same without the three broken clips (15,247 / 1,529 / 4,332; Won et al. 2020).
+    Chapter 01.
+    """
+    if scheme not in SCHEMES:
+        raise MTATError(f"unknown split scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    tags = top_tags(ann, k)
+    cols = [ann.tags.index(t) for t in tags]
+    has_tag = ann.matrix[:, cols].any(axis=1)
+    out = {"tags": tags, "train": [], "valid": [], "test": []}
+    folder_split = {c: s for s, folders in SPLIT_FOLDERS.items() for c in folders}
+    for path, keep in zip(ann.mp3_paths, has_tag):
+        split = folder_split.get(path[:1])
+        if not keep or split is None:
+            continue
+        if scheme == "won" and path in BROKEN_CLIPS:
+            continue
+        out[split].append(path)
+    return out
+
+
+def label_matrix(ann: Annotations, tags: list[str], paths: list[str]) -> np.ndarray:
+    """Labels [len(paths), len(tags)] as uint8, rows in the order of `paths`."""
+    row = {p: i for i, p in enumerate(ann.mp3_paths)}
+    cols = [ann.tags.index(t) for t in tags]
+    return ann.matrix[np.array([row[p] for p in paths], dtype=np.int64)][:, cols]
+
+
+# --------------------------------------------------------------------------------------- download
+
+def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fetch(url: str, dest: Path, expected_sha256: str, progress: bool) -> None:
+    """Download `url` to `dest`, resuming `dest.part` with an HTTP Range request, then verify it."""
+    from tqdm.auto import tqdm
+
+    part = dest.with_name(dest.name + ".part")
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=60)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:  # nothing left to fetch: the part is already whole
+            response = None
+        else:
+            raise MTATError(f"{url}: HTTP {e.code} {e.reason}") from e
+    except (urllib.error.URLError, OSError) as e:
+        raise MTATError(f"cannot reach {url} ({getattr(e, 'reason', e)}): check the network, "
+                        f"or put the file in {dest.parent} by hand and rerun") from e
+    if response is not None:
+        with response:
+            resumed = response.status == 206
+            if have and not resumed:  # the server ignored Range: start again
+                have = 0
+            length = response.headers.get("Content-Length")
+            total = have + int(length) if length else None
+            with open(part, "ab" if resumed else "wb") as out, tqdm(
+                total=total, initial=have, unit="B", unit_scale=True, desc=dest.name,
+                disable=not progress, leave=False,
+            ) as bar:
+                while block := response.read(1 << 20):
+                    out.write(block)
+                    bar.update(len(block))
+    actual = sha256_of(part)
+    if actual != expected_sha256:
+        bad = dest.with_name(dest.name + ".bad")
+        part.replace(bad)
+        raise MTATError(f"{dest.name}: checksum mismatch (sha256 {actual}, expected {expected_sha256}); "
+                        f"the download was moved to {bad.name}; rerun `rawtag download` to fetch it again")
+    part.replace(dest)
+
+
+class _JoinedParts(io.RawIOBase):
+    """The split zip's parts read as one seekable file, so that nothing 3 GB is written twice."""
+
+    def __init__(self, paths: list[Path]):
+        self._files = [open(p, "rb") for p in paths]
+        self._sizes = [p.stat().st_size for p in paths]
+        self._starts = np.cumsum([0] + self._sizes[:-1]).tolist()
+        self._size = sum(self._sizes)
+        self._pos = 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self._pos
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer):
+        view, done = memoryview(buffer).cast("B"), 0
+        while done < len(view) and self._pos < self._size:
+            i = int(np.searchsorted(self._starts, self._pos, side="right")) - 1
+            f = self._files[i]
+            f.seek(self._pos - self._starts[i])
+            n = f.readinto(view[done:done + min(len(view) - done, self._sizes[i] - (self._pos - self._starts[i]))])
+            done += n
+            self._pos += n
+        return done
+
+    def close(self):
+        for f in self._files:
+            f.close()
+        super().close()
+
+
+def _safe_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """The archive's members, refusing absolute paths and `..` (a zip must not write outside its folder)."""
+    for info in archive.infolist():
+        name = info.filename
+        if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in Path(name).parts:
+            raise MTATError(f"refusing to extract {name!r}: absolute paths and '..' are not allowed in the archive")
+    return archive.infolist()
+
+
+def extract_parts(parts: list[Path], root: Path, progress: bool = True) -> None:
+    """Extract the joined zip parts into `root` (folders 0-f), through a staging folder.
+
+    Members land in `root/.extracting/` and are moved into place only when all are written, so a killed
+    extraction never leaves a folder that looks complete; rerunning starts the staging over.
+    """
+    from tqdm.auto import tqdm
+
+    staging = root / ".extracting"
+    shutil.rmtree(staging, ignore_errors=True)
+    with _JoinedParts(parts) as joined, zipfile.ZipFile(io.BufferedReader(joined, 1 << 20)) as archive:
+        members = _safe_members(archive)
+        for info in tqdm(members, desc="extract", unit="file", disable=not progress, leave=False):
+            archive.extract(info, staging)
+    for entry in sorted(staging.iterdir()):
+        target = root / entry.name
+        if target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        entry.replace(target)
+    staging.rmdir()
+
+
+def download(root: str | os.PathLike, base_url: str = BASE_URL, files: dict | None = None,
+             progress: bool = True) -> Path:
+    """Fetch MTAT into `root`: audio folders 0-f, annotations and clip info. Chapter 01.
+
+    Resumable (each file is fetched into `NAME.part` with HTTP Range), verified (sha256 against the
+    published checksums), idempotent (a verified file is recorded in `download.json` and not fetched
+    again; a finished extraction is recorded too). Needs about 6 GB free while the zip parts are kept.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    files = dict(MTAT_FILES if files is None else files)
+    state_path = root / "download.json"
+    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+
+    def save():
+        tmp = state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+        tmp.replace(state_path)
+
+    for name, digest in files.items():
+        dest = root / name
+        record = state.get(name, {})
+        if dest.exists() and record.get("sha256") == digest and record.get("bytes") == dest.stat().st_size:
+            continue
+        if dest.exists() and sha256_of(dest) == digest:
+            pass  # put there by hand or by an earlier run that died before recording it
+        else:
+            _fetch(base_url.rstrip("/") + "/" + name, dest, digest, progress)
+        state[name] = {"sha256": digest, "bytes": dest.stat().st_size}
+        if name in AUDIO_PARTS:  # a new audio part means the extraction must be done again
+            state.pop("extracted", None)
+        save()
+    parts = [root / p for p in AUDIO_PARTS if p in files]
+    if parts and not state.get("extracted"):
+        extract_parts(parts, root, progress)
+        state["extracted"] = True
+        save()
+    return root
