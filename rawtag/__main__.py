@@ -1,0 +1,174 @@
+"""The command line: `python -m rawtag SUBCOMMAND ...` (also installed as `rawtag`).
+
+Every subcommand answers --help, prints progress for long work, and exits non-zero with a one-line reason
+on bad input. The README lists them; DESIGN.md holds the contract.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def cmd_synth(a):
+    from .data.synth import write_synthetic
+
+    out = write_synthetic(a.out, a.clips, seed=a.seed, workers=a.workers, label_drop=a.label_drop)
+    print(f"{out}: {a.clips} synthetic clips in MTAT's format")
+
+
+def cmd_download(a):
+    from .data.mtat import BASE_URL, download
+
+    download(a.root, base_url=a.base_url or BASE_URL)
+    print(f"{a.root}: MTAT downloaded and verified")
+
+
+def cmd_splits(a):
+    from .data.mtat import read_annotations, splits
+
+    result = splits(read_annotations(a.annotations), a.scheme, a.top_k)
+    Path(a.json).write_text(json.dumps(result, indent=1))
+    print(f"{a.json}: {len(result['tags'])} tags; train {len(result['train'])}, valid {len(result['valid'])}, "
+          f"test {len(result['test'])}")
+
+
+def cmd_prepare(a):
+    from .data.prepare import prepare
+
+    prepare(a.source, a.out, scheme=a.scheme, top_k=a.top_k, workers=a.workers)
+
+
+def cmd_train(a):
+    from .profiles import profile
+    from .train import TrainConfig, fit
+
+    prof = profile(a.profile)
+    params = {k: v for k, v in (("length", a.length), ("stride", a.stride), ("time_pool", a.time_pool),
+                                ("clip_pool", a.clip_pool)) if v is not None}
+    cfg = TrainConfig(model=a.model, model_params=params, epochs=a.epochs or prof["epochs"],
+                      batch_size=a.batch_size, lr=a.lr, seed=a.seed, normalization=a.normalization,
+                      max_train_clips=a.max_train_clips or prof["max_train_clips"],
+                      max_eval_clips=a.max_eval_clips or prof["max_eval_clips"],
+                      log_every=a.log_every or prof["log_every"], device=a.device)
+    results = fit(a.data, a.out, cfg)
+    print(f"{a.out}: best epoch {results['best_epoch']}; valid ROC-AUC {results['valid']['roc_auc']:.4f} "
+          f"PR-AUC {results['valid']['pr_auc']:.4f}" + (
+              f"; test ROC-AUC {results['test']['roc_auc']:.4f} PR-AUC {results['test']['pr_auc']:.4f}"
+              if results.get("test") else ""))
+
+
+def cmd_evaluate(a):
+    from .train import evaluate
+
+    scores = evaluate(a.run, a.split, data=a.data, device=a.device)
+    print(f"{a.split}: macro ROC-AUC {scores.roc_auc:.4f}  PR-AUC {scores.pr_auc:.4f}"
+          + (f"  ({len(scores.excluded)} single-class tags left out)" if scores.excluded else ""))
+
+
+def cmd_tag(a):
+    from .train import load_run, pick_device, tag_audio
+
+    model, config = load_run(a.run, pick_device(a.device))
+    for path in a.files:
+        probs = tag_audio(path, model, config)
+        print(path)
+        for tag, p in list(probs.items())[: a.top]:
+            print(f"  {p:6.3f}  {tag}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rawtag", description="End-to-end music auto-tagging from raw audio.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="write the synthetic set in MTAT's on-disk format")
+    s.add_argument("--out", required=True)
+    s.add_argument("--clips", type=_positive, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--workers", type=_positive, default=None, help="processes (default: all cores)")
+    s.add_argument("--label-drop", type=float, default=0.1, help="chance of dropping each positive label")
+    s.set_defaults(run=cmd_synth)
+
+    s = sub.add_parser("download", help="fetch MTAT (audio, annotations, clip info), verified and resumable")
+    s.add_argument("--root", required=True)
+    s.add_argument("--base-url", default=None, help="a mirror of the official folder")
+    s.set_defaults(run=cmd_download)
+
+    s = sub.add_parser("splits", help="write the top-K tags and the train/valid/test clip lists as JSON")
+    s.add_argument("--annotations", required=True)
+    s.add_argument("--scheme", choices=["folder", "won"], default="folder")
+    s.add_argument("--top-k", type=_positive, default=50)
+    s.add_argument("--json", required=True)
+    s.set_defaults(run=cmd_splits)
+
+    s = sub.add_parser("prepare", help="decode audio once into an int16 memmap, labels and a manifest")
+    s.add_argument("--source", required=True, help="folder with annotations_final.csv and folders 0-f")
+    s.add_argument("--out", required=True)
+    s.add_argument("--scheme", choices=["folder", "won"], default="folder")
+    s.add_argument("--top-k", type=_positive, default=50)
+    s.add_argument("--workers", type=_positive, default=None)
+    s.set_defaults(run=cmd_prepare)
+
+    s = sub.add_parser("train", help="train a model on a prepared set")
+    s.add_argument("--data", required=True, help="a prepared folder")
+    s.add_argument("--model", default="base")
+    s.add_argument("--length", type=_positive)
+    s.add_argument("--stride", type=_positive)
+    s.add_argument("--time-pool", choices=["max", "mean"])
+    s.add_argument("--clip-pool", choices=["max", "mean"])
+    s.add_argument("--profile", choices=["smoke", "quick", "paper"], default="paper")
+    s.add_argument("--epochs", type=_positive)
+    s.add_argument("--batch-size", type=_positive)
+    s.add_argument("--lr", type=float)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--normalization", choices=["dataset", "clip", "none"], default="dataset")
+    s.add_argument("--max-train-clips", type=_positive)
+    s.add_argument("--max-eval-clips", type=_positive)
+    s.add_argument("--log-every", type=_positive, help="log the training loss every N iterations")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--out", required=True, help="the run folder")
+    s.set_defaults(run=cmd_train)
+
+    s = sub.add_parser("evaluate", help="macro ROC-AUC and PR-AUC of a run's best model")
+    s.add_argument("--run", required=True)
+    s.add_argument("--split", choices=["valid", "test"], default="valid")
+    s.add_argument("--data", default=None, help="another prepared folder with the same tags")
+    s.add_argument("--device", default="auto")
+    s.set_defaults(run=cmd_evaluate)
+
+    s = sub.add_parser("tag", help="the top tags of any audio file")
+    s.add_argument("files", nargs="+")
+    s.add_argument("--run", required=True)
+    s.add_argument("--top", type=_positive, default=5)
+    s.add_argument("--device", default="auto")
+    s.set_defaults(run=cmd_tag)
+    return p
+
+
+def main(argv=None) -> int:
+    from .data.audio import AudioError
+    from .data.mtat import MTATError
+    from .data.prepare import PrepareError
+
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (ValueError, OSError, MTATError, PrepareError, AudioError) as e:
+        print(f"rawtag {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"rawtag {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

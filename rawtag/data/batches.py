@@ -1,0 +1,121 @@
+"""Training batches straight from the prepared memmap: int16 rows -> device -> float -> Eq. (1).
+
+Taught in chapter 03 (base CNN). A batch is x float32 [B, 10, 1, 34950] and y float32 [B, K]. Rows are
+read with one fancy-indexing call per batch (no per-item decoding or Python work per sample), in a
+background thread that keeps `prefetch` batches ready; conversion and normalization happen on the device.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import normalize
+from .audio import as_subclips
+from .prepare import PreparedSet
+
+
+@dataclass
+class Batch:
+    x: torch.Tensor  # float32 [B, 10, 1, 34950]
+    y: torch.Tensor  # float32 [B, K]
+    rows: np.ndarray  # the prepared set's row of each clip
+
+
+def subset(rows: np.ndarray, max_clips: int | None) -> np.ndarray:
+    """The first `max_clips` of a fixed (seed 0) shuffle of `rows`, sorted: the same clips for every run."""
+    if max_clips is None or max_clips >= len(rows):
+        return rows
+    if max_clips < 1:
+        raise ValueError(f"max_clips must be at least 1, got {max_clips}")
+    return np.sort(np.random.default_rng(0).permutation(rows)[:max_clips])
+
+
+class Batches:
+    """Iterate over one split in batches; `set_epoch(e)` reseeds the shuffle (seed, epoch)."""
+
+    def __init__(self, data: PreparedSet, split: str, batch_size: int = 10, *, shuffle: bool = False,
+                 seed: int = 0, normalization: str = "dataset", max_clips: int | None = None,
+                 in_memory: bool = False, device: str | torch.device = "cpu", prefetch: int = 2,
+                 rows: np.ndarray | None = None):
+        if batch_size < 1:
+            raise ValueError(f"batch size must be at least 1, got {batch_size}")
+        self.data, self.batch_size, self.shuffle, self.seed = data, batch_size, shuffle, seed
+        self.rows = subset(data.rows(split) if rows is None else np.asarray(rows), max_clips)
+        self.device = torch.device(device)
+        self.prefetch = prefetch
+        scale, offset = normalize.affine(normalization, data.rowstats, data.rows("train"))
+        self.scale, self.offset = torch.from_numpy(scale), torch.from_numpy(offset)
+        self.labels = torch.from_numpy(data.labels.astype(np.float32))
+        self.cache = None
+        if in_memory:  # one read of the whole subset; rows index into it through `position`
+            self.cache = np.asarray(data.clips[self.rows])
+            self.position = np.full(len(data.clips), -1, np.int64)
+            self.position[self.rows] = np.arange(len(self.rows))
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self):
+        return (len(self.rows) + self.batch_size - 1) // self.batch_size
+
+    def order(self) -> np.ndarray:
+        if not self.shuffle:
+            return self.rows
+        return np.random.default_rng([self.seed, self.epoch]).permutation(self.rows)
+
+    def _read(self, rows: np.ndarray) -> np.ndarray:
+        if self.cache is not None:
+            return self.cache[self.position[rows]]
+        order = np.argsort(rows)  # read in file order, then put back in batch order
+        out = np.empty((len(rows), self.data.clips.shape[1]), np.int16)
+        out[order] = self.data.clips[rows[order]]
+        return out
+
+    def _to_batch(self, rows: np.ndarray, raw: np.ndarray) -> Batch:
+        pin = self.device.type == "cuda"
+        x = torch.from_numpy(raw)
+        x = (x.pin_memory() if pin else x).to(self.device, non_blocking=pin)
+        index = torch.from_numpy(rows)
+        x = x.float() * self.scale[index].to(self.device)[:, None] + self.offset[index].to(self.device)[:, None]
+        return Batch(as_subclips(x), self.labels[index].to(self.device), rows)
+
+    def __iter__(self):
+        order = self.order()
+        chunks = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        if self.prefetch < 1:
+            for rows in chunks:
+                yield self._to_batch(rows, self._read(rows))
+            return
+        ready: queue.Queue = queue.Queue(maxsize=self.prefetch)
+        stop = threading.Event()
+
+        def reader():
+            try:
+                for rows in chunks:
+                    if stop.is_set():
+                        return
+                    ready.put((rows, self._read(rows)))
+                ready.put(None)
+            except BaseException as e:  # hand the error to the consumer
+                ready.put(e)
+
+        thread = threading.Thread(target=reader, daemon=True)
+        thread.start()
+        try:
+            while (item := ready.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield self._to_batch(*item)
+        finally:
+            stop.set()
+            while thread.is_alive():  # drain so the reader can finish
+                try:
+                    ready.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+            thread.join()

@@ -1,0 +1,120 @@
+"""The paper's models: the base CNN (sections IV, V.B) and the improved CNN (section IX.E).
+
+Taught in chapter 03 (base CNN) and chapter 06 (improvements). Both take x [B, 10, 1, 34950], run the
+10 sub-clips as one batch [10B, 1, 34950], pool over time, and return logits [B, K] pooled over sub-clips.
+
+The paper's ambiguity: it writes "global max pooling, i.e. computing the average" for both poolings.
+Here both are explicit parameters:
+- `time_pool` (default "max"): max over time asks "does this feature occur anywhere in the 2.9 s?",
+  which suits tags (a guitar is present if it plays at all); the mean dilutes short events.
+- `clip_pool` (default "mean"): the paper's described operation, and what Dieleman & Schrauwen did
+  with window predictions: average the 10 sub-clips' logits into the clip's logits.
+Chapter 03 trains both choices and shows the difference.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import register
+
+POOLS = ("max", "mean")
+
+
+def _pool(x: torch.Tensor, how: str, dim: int) -> torch.Tensor:
+    return x.amax(dim=dim) if how == "max" else x.mean(dim=dim)
+
+
+class FrameCNN(nn.Module):
+    """A strided "frame" convolution, then [conv length 8 + max-pool 4 stride 1] pairs, global pooling over
+    time, FC 100 and FC K. The base and improved CNNs are two settings of it."""
+
+    def __init__(self, length: int, stride: int, n_tags: int, first_filters: int, widths: tuple,
+                 batch_norm: bool, dropout: float, time_pool: str, clip_pool: str, subclip_samples: int):
+        super().__init__()
+        if length < 1 or stride < 1:
+            raise ValueError(f"length and stride must be positive, got length {length}, stride {stride}")
+        if stride > length:
+            raise ValueError(f"stride {stride} is larger than length {length}: samples between frames would "
+                             f"be skipped; use a stride of at most the length")
+        if length > subclip_samples:
+            raise ValueError(f"length {length} is longer than a sub-clip ({subclip_samples} samples)")
+        for name, how in (("time_pool", time_pool), ("clip_pool", clip_pool)):
+            if how not in POOLS:
+                raise ValueError(f"{name} must be one of {POOLS}, got {how!r}")
+        frames = (subclip_samples - length) // stride + 1
+        if frames - 11 * len(widths) < 1:
+            raise ValueError(f"length {length} / stride {stride} leaves {frames} frames per sub-clip, too few "
+                             f"for {len(widths)} conv + pool pairs (each removes 11); lower the stride")
+        self.length, self.stride, self.time_pool, self.clip_pool = length, stride, time_pool, clip_pool
+
+        def block(cin, cout, k, s):
+            layers = [nn.Conv1d(cin, cout, k, s)]
+            layers += [nn.BatchNorm1d(cout)] if batch_norm else []
+            return nn.Sequential(*layers, nn.ReLU())
+
+        self.frames = block(1, first_filters, length, stride)
+        pairs, cin = [], first_filters
+        for i, cout in enumerate(widths):
+            layers = [block(cin, cout, 8, 1)]
+            if dropout and i == len(widths) - 1:
+                layers.append(nn.Dropout(dropout))
+            layers.append(nn.MaxPool1d(4, stride=1))
+            pairs.append(nn.Sequential(*layers))
+            cin = cout
+        self.pairs = nn.Sequential(*pairs)
+        self.fc1 = nn.Sequential(nn.Linear(cin, 100), nn.ReLU())
+        self.fc2 = nn.Linear(100, n_tags)
+
+    def stages(self, x: torch.Tensor):
+        """Yield (name, module, output) for each stage of the forward pass (see `describe`)."""
+        batch, subclips = x.shape[:2]
+        x = x.reshape(batch * subclips, 1, x.shape[-1])
+        yield "flatten sub-clips", None, x
+        x = self.frames(x)
+        yield f"strided conv {self.length}/{self.stride}", self.frames, x
+        for i, pair in enumerate(self.pairs):
+            x = pair(x)
+            yield f"conv 8 + max-pool 4 #{i + 1}", pair, x
+        x = _pool(x, self.time_pool, dim=-1)
+        yield f"global {self.time_pool} over time", None, x
+        x = self.fc1(x)
+        yield "FC 100", self.fc1, x
+        x = self.fc2(x)
+        yield "FC K (logits)", self.fc2, x
+        x = x.reshape(batch, subclips, -1)
+        yield "reshape [B, 10, K]", None, x
+        x = _pool(x, self.clip_pool, dim=1)
+        yield f"{self.clip_pool} over sub-clips", None, x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for *_, x in self.stages(x):
+            pass
+        return x
+
+
+@register("base")
+class BaseCNN(FrameCNN):
+    """The paper's base CNN (section IV): a ONE-filter strided conv, two pairs of conv 32 x 8 + max-pool 4
+    (stride 1), global pooling over time, FC 100, FC K; ReLU everywhere but the last layer. Chapter 03."""
+
+    PROTOCOL = {"lr": 1e-3, "epochs": 20, "batch_size": 10, "lr_factor": None, "lr_patience": None}
+
+    def __init__(self, length: int = 256, stride: int = 256, n_tags: int = 50, time_pool: str = "max",
+                 clip_pool: str = "mean", subclip_samples: int = 34950):
+        super().__init__(length, stride, n_tags, 1, (32, 32), False, 0.0, time_pool, clip_pool, subclip_samples)
+
+
+@register("improved")
+class ImprovedCNN(FrameCNN):
+    """The paper's improved CNN (section IX.E): a 128-filter strided conv, three pairs with 128 / 512 / 512
+    filters, batch norm on all four convs, dropout 0.5 on the last conv's output, FC 100, FC K. Trained with
+    Adam at 0.01, divided by 5 when validation AUC has not improved for more than 3 epochs. Chapter 06."""
+
+    PROTOCOL = {"lr": 1e-2, "epochs": 20, "batch_size": 10, "lr_factor": 0.2, "lr_patience": 3}
+
+    def __init__(self, length: int = 256, stride: int = 256, n_tags: int = 50, time_pool: str = "max",
+                 clip_pool: str = "mean", subclip_samples: int = 34950, widths: tuple = (128, 512, 512),
+                 first_filters: int = 128, batch_norm: bool = True, dropout: float = 0.5):
+        super().__init__(length, stride, n_tags, first_filters, tuple(widths), batch_norm, dropout, time_pool,
+                         clip_pool, subclip_samples)
