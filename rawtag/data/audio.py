@@ -58,8 +58,8 @@ def fix_length(audio: np.ndarray, length: int = CLIP_SAMPLES) -> np.ndarray:
 
 
 def to_int16(audio: np.ndarray) -> np.ndarray:
-    """Float in [-1, 1] to int16 PCM (clipped), the storage type of a prepared set."""
-    return np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
+    """Float in [-1, 1] to int16 PCM (clipped to [-1, 1], so symmetric), the storage type of a prepared set."""
+    return np.round(np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
 
 
 def as_subclips(clip, subclips: int = SUBCLIPS):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import http.client
 import io
 import json
 import os
@@ -194,9 +195,17 @@ def _fetch(url: str, dest: Path, expected_sha256: str, progress: bool) -> None:
                 total=total, initial=have, unit="B", unit_scale=True, desc=dest.name,
                 disable=not progress, leave=False,
             ) as bar:
-                while block := response.read(1 << 20):
-                    out.write(block)
-                    bar.update(len(block))
+                problem = None
+                try:
+                    while block := response.read(1 << 20):
+                        out.write(block)
+                        bar.update(len(block))
+                except (http.client.IncompleteRead, OSError) as e:
+                    problem = e
+                if problem is not None or (total is not None and out.tell() < total):
+                    raise MTATError(f"{dest.name}: download interrupted after {out.tell():,} of {total or '?'} "
+                                    f"bytes ({problem or 'connection closed'}); rerun `rawtag download` to "
+                                    f"resume it")
     actual = sha256_of(part)
     if actual != expected_sha256:
         bad = dest.with_name(dest.name + ".bad")
