@@ -51,7 +51,7 @@ def cmd_train(a):
     from .profiles import profile
     from .train import TrainConfig, fit
 
-    prof = profile(a.profile)
+    prof = profile(a.profile, a.model)
     params = {k: v for k, v in (("length", a.length), ("stride", a.stride), ("time_pool", a.time_pool),
                                 ("clip_pool", a.clip_pool)) if v is not None}
     cfg = TrainConfig(model=a.model, model_params=params, epochs=a.epochs or prof["epochs"],
@@ -95,19 +95,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--workers", type=_positive, default=None, help="processes (default: all cores)")
     s.add_argument("--label-drop", type=float, default=0.1, help="chance of dropping each positive label")
-    s.set_defaults(run=cmd_synth)
+    s.set_defaults(handler=cmd_synth)
 
     s = sub.add_parser("download", help="fetch MTAT (audio, annotations, clip info), verified and resumable")
     s.add_argument("--root", required=True)
     s.add_argument("--base-url", default=None, help="a mirror of the official folder")
-    s.set_defaults(run=cmd_download)
+    s.set_defaults(handler=cmd_download)
 
     s = sub.add_parser("splits", help="write the top-K tags and the train/valid/test clip lists as JSON")
     s.add_argument("--annotations", required=True)
     s.add_argument("--scheme", choices=["folder", "won"], default="folder")
     s.add_argument("--top-k", type=_positive, default=50)
     s.add_argument("--json", required=True)
-    s.set_defaults(run=cmd_splits)
+    s.set_defaults(handler=cmd_splits)
 
     s = sub.add_parser("prepare", help="decode audio once into an int16 memmap, labels and a manifest")
     s.add_argument("--source", required=True, help="folder with annotations_final.csv and folders 0-f")
@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scheme", choices=["folder", "won"], default="folder")
     s.add_argument("--top-k", type=_positive, default=50)
     s.add_argument("--workers", type=_positive, default=None)
-    s.set_defaults(run=cmd_prepare)
+    s.set_defaults(handler=cmd_prepare)
 
     s = sub.add_parser("train", help="train a model on a prepared set")
     s.add_argument("--data", required=True, help="a prepared folder")
@@ -135,21 +135,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--log-every", type=_positive, help="log the training loss every N iterations")
     s.add_argument("--device", default="auto")
     s.add_argument("--out", required=True, help="the run folder")
-    s.set_defaults(run=cmd_train)
+    s.set_defaults(handler=cmd_train)
 
     s = sub.add_parser("evaluate", help="macro ROC-AUC and PR-AUC of a run's best model")
     s.add_argument("--run", required=True)
     s.add_argument("--split", choices=["valid", "test"], default="valid")
     s.add_argument("--data", default=None, help="another prepared folder with the same tags")
     s.add_argument("--device", default="auto")
-    s.set_defaults(run=cmd_evaluate)
+    s.set_defaults(handler=cmd_evaluate)
 
     s = sub.add_parser("tag", help="the top tags of any audio file")
     s.add_argument("files", nargs="+")
     s.add_argument("--run", required=True)
     s.add_argument("--top", type=_positive, default=5)
     s.add_argument("--device", default="auto")
-    s.set_defaults(run=cmd_tag)
+    s.set_defaults(handler=cmd_tag)
     return p
 
 
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        args.handler(args)
     except (ValueError, OSError, MTATError, PrepareError, AudioError) as e:
         print(f"rawtag {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,105 @@
+"""Training: it learns, it resumes exactly, its files, evaluation, tagging and the CLI's errors."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from rawtag.__main__ import main
+from rawtag.train import TrainConfig, evaluate, fit, load_run, tag_audio
+
+
+def test_loss_falls_and_auc_beats_chance(tone_prepared, tmp_path):
+    results = fit(tone_prepared, tmp_path / "run", TrainConfig(model="base", epochs=8, lr=1e-2, log_every=5),
+                  progress=False)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    losses = [e["train_loss"] for e in history["epochs"]]
+    assert losses[-1] < 0.8 * losses[0]
+    assert results["test"]["roc_auc"] > 0.75 and results["valid"]["roc_auc"] > 0.6
+    assert len(history["iterations"]) >= 8 and history["iterations"][0]["iteration"] == 5
+    predictions = np.load(tmp_path / "run" / "predictions.npz")
+    assert predictions["valid_logits"].shape == predictions["valid_labels"].shape
+
+
+def test_resumed_equals_uninterrupted(tone_prepared, tmp_path):
+    cfg = lambda epochs: TrainConfig(model="improved", model_params={"length": 1024, "stride": 1024},  # noqa
+                                     epochs=epochs, max_train_clips=12, max_eval_clips=8, lr_patience=0,
+                                     lr_factor=0.2, log_every=1)
+    whole = fit(tone_prepared, tmp_path / "whole", cfg(3), progress=False)
+    fit(tone_prepared, tmp_path / "split", cfg(1), progress=False)  # "interrupted" after epoch 1
+    resumed = fit(tone_prepared, tmp_path / "split", cfg(3), progress=False)
+    a = torch.load(tmp_path / "whole" / "checkpoints" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "split" / "checkpoints" / "last.pt", weights_only=True)
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    strip = lambda h: [{k: v for k, v in e.items() if "seconds" not in k and "per_s" not in k} for e in h]  # noqa
+    assert strip(a["history"]["epochs"]) == strip(b["history"]["epochs"])
+    assert a["history"]["iterations"] == b["history"]["iterations"]
+    assert whole["valid"] == resumed["valid"] and whole["test"] == resumed["test"]
+
+
+def test_rerun_of_a_finished_run_returns_its_results(tone_prepared, tmp_path):
+    cfg = TrainConfig(epochs=1, max_train_clips=8)
+    first = fit(tone_prepared, tmp_path / "r", cfg, progress=False)
+    assert fit(tone_prepared, tmp_path / "r", cfg, progress=False) == first
+    with pytest.raises(ValueError, match="other settings"):
+        fit(tone_prepared, tmp_path / "r", TrainConfig(epochs=1, lr=0.5), progress=False)
+
+
+def test_evaluate_and_tag(tone_prepared, tmp_path):
+    fit(tone_prepared, tmp_path / "r", TrainConfig(epochs=2, lr=1e-2, max_train_clips=32), progress=False)
+    scores = evaluate(tmp_path / "r", "test", progress=False)
+    results = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert scores.roc_auc == pytest.approx(results["test"]["roc_auc"], abs=1e-6)
+    model, config = load_run(tmp_path / "r")
+    for name, rate, seconds, channels in [("a.wav", 44100, 3.0, 2), ("b.flac", 8000, 70.0, 1),
+                                          ("c.ogg", 22050, 1.0, 1)]:
+        t = np.arange(int(rate * seconds)) / rate
+        x = np.sin(2 * np.pi * 440 * t) * 0.3
+        sf.write(tmp_path / name, np.stack([x] * channels, 1).astype(np.float32), rate)
+        probs = tag_audio(tmp_path / name, model, config)
+        assert list(probs) != [] and set(probs) == set(config["tags"])
+        assert all(0 <= p <= 1 for p in probs.values())
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model", "base", "--length", "256", "--stride", "512"], "stride 512 is larger than length 256"),
+    (["--model", "base", "--length", "40000", "--stride", "40000"], "longer than a sub-clip"),
+    (["--model", "nope"], "unknown model 'nope'"),
+    (["--epochs", "0"], "must be at least 1"),
+])
+def test_train_cli_errors(tone_prepared, tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) if "--epochs" in args else _nothing():
+        code = main(["train", "--data", str(tone_prepared), "--out", str(tmp_path / "r"), *args])
+        assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_train_cli_unprepared_data(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    assert "not a prepared data folder" in capsys.readouterr().err
+
+
+def test_train_evaluate_tag_cli(tone_prepared, tmp_path, capsys):
+    run = str(tmp_path / "r")
+    assert main(["train", "--data", str(tone_prepared), "--out", run, "--profile", "smoke", "--lr", "0.01"]) == 0
+    assert "valid ROC-AUC" in capsys.readouterr().out
+    assert main(["evaluate", "--run", run, "--split", "test"]) == 0
+    assert "test: macro ROC-AUC" in capsys.readouterr().out
+    sf.write(tmp_path / "x.wav", np.zeros(1000, np.float32), 16000)
+    assert main(["tag", str(tmp_path / "x.wav"), "--run", run, "--top", "2"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 3
+    (tmp_path / "bad.mp3").write_bytes(b"nope" * 100)
+    assert main(["tag", str(tmp_path / "bad.mp3"), "--run", run]) == 2
+    assert "cannot decode" in capsys.readouterr().err
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
