@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .atomic import replacing, write_text
 from .data.batches import Batches
 from .data.normalize import MODES, affine, fit_minmax, minmax_affine
 from .data.prepare import PreparedSet
@@ -80,15 +81,12 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 def _save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    write_text(path, json.dumps(obj, indent=1))
 
 
 def predict(model: nn.Module, batches: Batches, amp: bool = False, progress: bool = False, desc: str = "eval"):
@@ -136,9 +134,8 @@ def fit(data: str | os.PathLike | PreparedSet, out: str | os.PathLike, config: T
     config_path = out / "config.json"
     last_path = out / "checkpoints" / "last.pt"
     if config_path.exists() and last_path.exists():
-        old = json.loads(config_path.read_text())
-        if {**old, "train": {**old["train"], "epochs": None}} != {**run_config, "train": {**run_config["train"],
-                                                                                        "epochs": None}}:
+        without_epochs = lambda c: {**c, "train": {**c["train"], "epochs": None}}  # noqa: E731  (epochs may be extended)
+        if without_epochs(json.loads(config_path.read_text())) != without_epochs(run_config):
             raise ValueError(f"{out} holds a run with other settings; choose another --out or delete it")
     _write_json(config_path, run_config)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 
 import numpy as np
 import pytest
@@ -72,7 +73,7 @@ def test_evaluate_and_tag(tone_prepared, tmp_path):
     (["--epochs", "0"], "must be at least 1"),
 ])
 def test_train_cli_errors(tone_prepared, tmp_path, capsys, args, message):
-    with pytest.raises(SystemExit) if "--epochs" in args else _nothing():
+    with pytest.raises(SystemExit) if "--epochs" in args else nullcontext():
         code = main(["train", "--data", str(tone_prepared), "--out", str(tmp_path / "r"), *args])
         assert code == 2
     assert message in capsys.readouterr().err
@@ -95,11 +96,3 @@ def test_train_evaluate_tag_cli(tone_prepared, tmp_path, capsys):
     (tmp_path / "bad.mp3").write_bytes(b"nope" * 100)
     assert main(["tag", str(tmp_path / "bad.mp3"), "--run", run]) == 2
     assert "cannot decode" in capsys.readouterr().err
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

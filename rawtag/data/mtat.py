@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_text
+
 BASE_URL = "http://mi.soi.city.ac.uk/datasets/magnatagatune/"
 
 #: Every file of the official download, with its sha256.
@@ -301,11 +303,6 @@ def download(root: str | os.PathLike, base_url: str = BASE_URL, files: dict | No
     state_path = root / "download.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
 
-    def save():
-        tmp = state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
-        tmp.replace(state_path)
-
     for name, digest in files.items():
         dest = root / name
         record = state.get(name, {})
@@ -318,10 +315,10 @@ def download(root: str | os.PathLike, base_url: str = BASE_URL, files: dict | No
         state[name] = {"sha256": digest, "bytes": dest.stat().st_size}
         if name in AUDIO_PARTS:  # a new audio part means the extraction must be done again
             state.pop("extracted", None)
-        save()
+        write_text(state_path, json.dumps(state, indent=1, sort_keys=True))
     parts = [root / p for p in AUDIO_PARTS if p in files]
     if parts and not state.get("extracted"):
         extract_parts(parts, root, progress)
         state["extracted"] = True
-        save()
+        write_text(state_path, json.dumps(state, indent=1, sort_keys=True))
     return root

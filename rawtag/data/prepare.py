@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import replacing, write_text
 from . import audio, mtat
 
 FORMAT_VERSION = 1
@@ -42,21 +43,6 @@ def _decode_row(path: str, sample_rate: int, clip_samples: int, min_seconds: flo
     if len(x) < min_seconds * sample_rate:
         return None, f"truncated: {len(x) / sample_rate:.2f} s of audio, expected {clip_samples / sample_rate:.2f} s", len(x)
     return audio.to_int16(audio.fix_length(x, clip_samples)), "", len(x)
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
 
 
 def prepare(source: str | os.PathLike, out: str | os.PathLike, scheme: str = "folder", top_k: int = 50,
@@ -96,7 +82,7 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike, scheme: str = "fo
     if params_path.exists() and json.loads(params_path.read_text()) != params:
         raise PrepareError(f"{out} holds an unfinished preparation with other parameters; rerun it with its own "
                            f"parameters to resume it ({params_path}), or delete {out}")
-    _atomic_write_bytes(params_path, json.dumps(params, sort_keys=True).encode())
+    write_text(params_path, json.dumps(params, sort_keys=True))
 
     n, length = len(paths), audio.CLIP_SAMPLES
     row_bytes = length * 2
@@ -151,10 +137,11 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike, scheme: str = "fo
         "skipped": skipped,
         "padded": padded,
     }
-    _save_npy(out / "labels.npy", labels)
-    _save_npy(out / "rowstats.npy", rowstats)
+    for name, array in (("labels.npy", labels), ("rowstats.npy", rowstats)):
+        with replacing(out / name) as tmp:
+            np.save(tmp, array)
     os.replace(partial, out / CLIPS_FILE)
-    _atomic_write_bytes(manifest_path, json.dumps(manifest, indent=1).encode())
+    write_text(manifest_path, json.dumps(manifest, indent=1))
     shutil.rmtree(work)
     if progress:
         counts = ", ".join(f"{s} {len(r)}" for s, r in manifest["splits"].items())

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import replacing
 from .mtat import ANNOTATIONS, CLIP_INFO, MTAT_TAGS
 
 SR = 16_000
@@ -544,20 +545,17 @@ def write_clip(item: ClipPlan, out_dir: str) -> str:
     if dest.exists():
         return item.path
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".tmp")
-    sf.write(tmp, render_plan(item), SR, format="MP3", subtype="MPEG_LAYER_III", bitrate_mode="CONSTANT",
-             compression_level=MP3_LEVEL)
-    os.replace(tmp, dest)
+    with replacing(dest) as tmp:
+        sf.write(tmp, render_plan(item), SR, format="MP3", subtype="MPEG_LAYER_III", bitrate_mode="CONSTANT",
+                 compression_level=MP3_LEVEL)
     return item.path
 
 
 def _write_table(path: Path, header: list[str], rows: list[list]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, delimiter="\t", quotechar='"', quoting=csv.QUOTE_ALL, lineterminator="\r\n")
         w.writerow(header)
         w.writerows(rows)
-    os.replace(tmp, path)
 
 
 def write_synthetic(out: str | os.PathLike, clips: int, seed: int = 0, workers: int | None = None,
