@@ -210,8 +210,9 @@ def fit(data: str | os.PathLike | PreparedSet, out: str | os.PathLike, config: T
                   f"valid loss {record['valid_loss']:.4f}  valid ROC-AUC {scores.roc_auc:.4f}  "
                   f"PR-AUC {scores.pr_auc:.4f}  {record['train_clips_per_s']:.1f} clips/s")
 
-    if (out / RESULTS).exists() and json.loads((out / RESULTS).read_text())["epochs"] == cfg.epochs:
-        return json.loads((out / RESULTS).read_text())
+    finished = json.loads((out / RESULTS).read_text()) if (out / RESULTS).exists() else None
+    if finished is not None and finished["epochs"] == cfg.epochs:
+        return finished
     best = torch.load(out / "checkpoints" / "best.pt", map_location=device, weights_only=True)
     model.load_state_dict(best["model"])
     results = {"model": cfg.model, "model_params": params, "epochs": cfg.epochs, "best_epoch": best["epoch"],
