@@ -48,17 +48,14 @@ def cmd_prepare(a):
 
 
 def cmd_train(a):
-    from .profiles import profile
-    from .train import TrainConfig, fit
+    from .profiles import train_config
+    from .train import fit
 
-    prof = profile(a.profile, a.model)
     params = {k: v for k, v in (("length", a.length), ("stride", a.stride), ("time_pool", a.time_pool),
                                 ("clip_pool", a.clip_pool)) if v is not None}
-    cfg = TrainConfig(model=a.model, model_params=params, epochs=a.epochs or prof["epochs"],
-                      batch_size=a.batch_size, lr=a.lr, seed=a.seed, normalization=a.normalization,
-                      max_train_clips=a.max_train_clips or prof["max_train_clips"],
-                      max_eval_clips=a.max_eval_clips or prof["max_eval_clips"],
-                      log_every=a.log_every or prof["log_every"], device=a.device)
+    cfg = train_config(a.profile, a.model, params, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
+                       seed=a.seed, normalization=a.normalization, max_train_clips=a.max_train_clips,
+                       max_eval_clips=a.max_eval_clips, log_every=a.log_every, device=a.device)
     results = fit(a.data, a.out, cfg)
     print(f"{a.out}: best epoch {results['best_epoch']}; valid ROC-AUC {results['valid']['roc_auc']:.4f} "
           f"PR-AUC {results['valid']['pr_auc']:.4f}" + (
@@ -83,6 +80,16 @@ def cmd_tag(a):
         print(path)
         for tag, p in list(probs.items())[: a.top]:
             print(f"  {p:6.3f}  {tag}")
+
+
+def cmd_book(a):
+    from . import book
+
+    if a.action == "run":
+        book.run(a.profile, a.only, out=a.executed, dataset=a.dataset, data_root=a.data_root,
+                 runs_root=a.runs_root, device=a.device)
+    else:
+        book.build(a.executed, a.out)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,10 +157,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top", type=_positive, default=5)
     s.add_argument("--device", default="auto")
     s.set_defaults(handler=cmd_tag)
+
+    s = sub.add_parser("book", help="execute the chapters (papermill) or build the HTML book (Jupyter Book)")
+    s.add_argument("action", choices=["run", "build"])
+    s.add_argument("--profile", choices=["smoke", "quick", "paper"], default="quick")
+    s.add_argument("--only", nargs="+", metavar="CHAPTER", help="chapters by number or name, e.g. 03")
+    s.add_argument("--dataset", choices=["synthetic", "mtat"], help="default: the profile's")
+    s.add_argument("--data-root", default="data")
+    s.add_argument("--runs-root", default="runs")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--executed", default="_build/executed", help="where executed chapters go (run) / come from")
+    s.add_argument("--out", default=".", help="build: the HTML goes to OUT/_build/html")
+    s.set_defaults(handler=cmd_book)
     return p
 
 
 def main(argv=None) -> int:
+    from .book import BookError
     from .data.audio import AudioError
     from .data.mtat import MTATError
     from .data.prepare import PrepareError
@@ -161,7 +181,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.handler(args)
-    except (ValueError, OSError, MTATError, PrepareError, AudioError) as e:
+    except (ValueError, OSError, MTATError, PrepareError, AudioError, BookError) as e:
         print(f"rawtag {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

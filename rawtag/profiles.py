@@ -19,6 +19,7 @@ PROFILES = {
     "paper": {"dataset": "mtat", "synth_clips": None, "epochs": None, "max_train_clips": None,
               "max_eval_clips": None, "log_every": 300},
 }
+TRAIN_KEYS = ("epochs", "max_train_clips", "max_eval_clips", "log_every")
 
 
 def profile(name: str, model: str | None = None) -> dict:
@@ -28,3 +29,13 @@ def profile(name: str, model: str | None = None) -> dict:
     settings = {k: v for k, v in PROFILES[name].items() if k != "per_model"}
     settings.update(PROFILES[name].get("per_model", {}).get(model, {}))
     return settings
+
+
+def train_config(name: str, model: str = "base", model_params: dict | None = None, **overrides):
+    """A `TrainConfig` for `model` with the profile's budget; `overrides` (TrainConfig fields) win where
+    they are not None. Used by `rawtag train` and by every chapter that trains."""
+    from .train import TrainConfig
+
+    budget = {k: v for k, v in profile(name, model).items() if k in TRAIN_KEYS}
+    budget.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig(model=model, model_params=dict(model_params or {}), **budget)

@@ -135,7 +135,7 @@ def fit(data: str | os.PathLike | PreparedSet, out: str | os.PathLike, config: T
     last_path = out / "checkpoints" / "last.pt"
     if config_path.exists() and last_path.exists():
         without_epochs = lambda c: {**c, "train": {**c["train"], "epochs": None}}  # noqa: E731  (epochs may be extended)
-        if without_epochs(json.loads(config_path.read_text())) != without_epochs(run_config):
+        if without_epochs(json.loads(config_path.read_text())) != without_epochs(json.loads(json.dumps(run_config))):
             raise ValueError(f"{out} holds a run with other settings; choose another --out or delete it")
     _write_json(config_path, run_config)
 

@@ -48,6 +48,14 @@ BROKEN_CLIPS = {
 #: Folder-based split: MTAT's 16 folders 0-f, by the first character of mp3_path.
 SPLIT_FOLDERS = {"train": "0123456789ab", "valid": "c", "test": "def"}
 SCHEMES = ("folder", "won")
+# Published split sizes (train, valid, test), quoted for chapter 01's comparison with our own counts.
+LITERATURE_SPLITS = {
+    "folder, all clips (0-b / c / d-f)": (18_709, 1_825, 5_329),
+    "folder, top-50 (clips with a top-50 tag)": (15_250, 1_529, 4_332),
+    "Won et al. 2020 (top-50 minus 3 broken clips)": (15_247, 1_529, 4_332),
+    "Lee et al. 2017 (published lists)": (15_244, 1_529, 4_332),
+    "this paper (as reported; train / valid only)": (16_963, 4_392, None),
+}
 
 #: MTAT's 188 tag columns, in the order of `annotations_final.csv` (the synthetic set writes the same).
 MTAT_TAGS = (

@@ -40,6 +40,13 @@ def protocol(name: str) -> dict:
     return dict(MODELS[name].PROTOCOL)
 
 
+def defaults(name: str) -> dict:
+    """The model's parameters and their default values (those without a default are left out)."""
+    protocol(name)  # the unknown-name error
+    return {k: p.default for k, p in inspect.signature(MODELS[name].__init__).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 

@@ -1,0 +1,100 @@
+"""Solutions to the chapters' exercises, kept out of the chapters so that students try first.
+
+Each function names its chapter and exercise; `tests/test_exercises.py` checks every one against an
+independent computation.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+# ---------------------------------------------------------------------------------------- chapter 01
+
+def cooccurring_pairs(labels: np.ndarray, tags: list, threshold: float = 0.5) -> list[tuple[str, str, float]]:
+    """Chapter 01, exercise 1: every (a, b, P(b | a)) with a != b and P(b | a) >= threshold, largest first."""
+    labels = np.asarray(labels, np.float64)
+    together = labels.T @ labels
+    counts = np.diag(together)
+    pairs = [(tags[a], tags[b], together[a, b] / counts[a]) for a in range(len(tags)) for b in range(len(tags))
+             if a != b and counts[a] > 0 and together[a, b] / counts[a] >= threshold]
+    return sorted(pairs, key=lambda p: -p[2])
+
+
+def tag_frequency_ratio(labels_a: np.ndarray, labels_b: np.ndarray, tags: list) -> dict:
+    """Chapter 01, exercise 2: each tag's frequency in set b divided by its frequency in set a (tags that
+    set a never has are left out)."""
+    fa, fb = np.asarray(labels_a).mean(axis=0), np.asarray(labels_b).mean(axis=0)
+    return {t: float(fb[j] / fa[j]) for j, t in enumerate(tags) if fa[j] > 0}
+
+
+# ---------------------------------------------------------------------------------------- chapter 02
+
+def minmax_by_hand(clip: np.ndarray) -> np.ndarray:
+    """Chapter 02, exercise 1: Eq. (1) with the clip's own minimum and maximum (mode `clip`)."""
+    x = np.asarray(clip, np.float64)
+    lo, hi = x.min(), x.max()
+    return np.zeros_like(x) if hi == lo else 2 * (x - lo) / (hi - lo) - 1
+
+
+def seed_spread(workspace, seeds=(0, 1, 2), **settings) -> tuple[float, float, list]:
+    """Chapter 02, exercise 2: mean and standard deviation (ddof=1) of the validation ROC-AUC of the base
+    CNN trained with each seed; returns (mean, std, AUCs)."""
+    aucs = [workspace.train("base", seed=s, progress=False, **settings)[1]["valid"]["roc_auc"] for s in seeds]
+    return float(np.mean(aucs)), float(np.std(aucs, ddof=1)), aucs
+
+
+# ---------------------------------------------------------------------------------------- chapter 03
+
+def frames_after_each_stage(length: int, stride: int, pairs: int = 2, samples: int = 34950) -> list[int]:
+    """Chapter 03, exercise 1: time steps after the strided conv and after each conv-8 + pool-4 pair."""
+    steps = [(samples - length) // stride + 1]
+    for _ in range(pairs):
+        steps.append(steps[-1] - 7 - 3)  # a length-8 conv then a size-4 pool, both with stride 1
+    return steps
+
+
+def base_parameters(length: int, n_tags: int = 50) -> dict:
+    """Chapter 03, exercise 2: the base CNN's parameters per layer (weights + biases), by hand."""
+    return {"strided conv": length * 1 + 1, "conv 1": 1 * 32 * 8 + 32, "conv 2": 32 * 32 * 8 + 32,
+            "FC 100": 32 * 100 + 100, "FC K": 100 * n_tags + n_tags}
+
+
+# ---------------------------------------------------------------------------------------- chapter 04
+
+def rank_agreement(ours: dict, paper: dict) -> float:
+    """Chapter 04, exercise 1: Spearman's rank correlation over the settings both dicts hold."""
+    from scipy.stats import spearmanr
+
+    keys = [k for k in ours if k in paper]
+    return float(spearmanr([ours[k] for k in keys], [paper[k] for k in keys]).statistic)
+
+
+# ---------------------------------------------------------------------------------------- chapter 05
+
+def loss_tag_count_correlation(labels: np.ndarray, logits: np.ndarray) -> float:
+    """Chapter 05, exercise 1: Pearson correlation between a clip's loss and its number of true tags."""
+    from .metrics import per_clip_bce
+
+    return float(np.corrcoef(per_clip_bce(labels, logits), np.asarray(labels).sum(axis=1))[0, 1])
+
+
+def precision_at_k(labels: np.ndarray, logits: np.ndarray, k: int = 3) -> np.ndarray:
+    """Chapter 05, exercise 2: per clip, the fraction of its k highest-scored tags that are true."""
+    top = np.argsort(-np.asarray(logits), axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(np.asarray(labels), top, axis=1).mean(axis=1)
+
+
+# ---------------------------------------------------------------------------------------- chapter 06
+
+def leave_one_out_settings() -> dict:
+    """Chapter 06, exercise 1: `Workspace.train("improved", **settings)` settings that remove one change."""
+    no_schedule = dict(lr=1e-3, lr_factor=0.0, lr_patience=0)
+    return {"without depth": dict(widths=(128, 512)), "without width": dict(first_filters=1, widths=(32, 32, 32)),
+            "without batch norm": dict(batch_norm=False), "without dropout": dict(dropout=0.0),
+            "without schedule": no_schedule}
+
+
+def lr_drops(history: dict) -> list[int]:
+    """Chapter 06, exercise 2: the epochs after which the learning rate is lower than before."""
+    lrs = [e["lr"] for e in history["epochs"]]
+    return [history["epochs"][i]["epoch"] for i in range(1, len(lrs)) if lrs[i] < lrs[i - 1] * (1 - 1e-9)]

@@ -1,0 +1,137 @@
+"""A chapter's workspace: which data and which run folders a profile uses, made ready on first use.
+
+Every chapter's second cell builds one from its `parameters` cell (profile, dataset, data_root, runs_root,
+device). Relative folders are taken from the project root (the nearest folder above the working directory
+holding `_toc.yml`), else from the working directory, so a chapter finds the same data whether it runs
+from `notebooks/`, from the book runner or on Colab. Chapter 01 shows the steps `data()` takes.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from .profiles import PROFILES, profile, train_config
+
+DATASETS = ("synthetic", "mtat")
+
+
+def project_root(start: str | os.PathLike | None = None) -> Path | None:
+    """The nearest folder at or above `start` (default: the working directory) holding `_toc.yml`; the
+    book runner names it in `RAWTAG_PROJECT` for chapters it executes elsewhere."""
+    if start is None and os.environ.get("RAWTAG_PROJECT"):
+        return Path(os.environ["RAWTAG_PROJECT"])
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").exists():
+            return folder
+    return None
+
+
+def locate(path: str | os.PathLike) -> Path:
+    """An absolute path: relative ones are taken from the project root, else the working directory."""
+    path = Path(path).expanduser()
+    if path.is_absolute():
+        return path
+    return (project_root() or Path.cwd()) / path
+
+
+@dataclass
+class Workspace:
+    profile: str = "quick"
+    dataset: str | None = None  # None: the profile's dataset
+    data_root: str | os.PathLike = "data"
+    runs_root: str | os.PathLike = "runs"
+    device: str = "auto"
+
+    def __post_init__(self):
+        settings = profile(self.profile)
+        self.dataset = self.dataset or settings["dataset"]
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        self.data_root, self.runs_root = locate(self.data_root), locate(self.runs_root)
+        self.synth_clips = settings["synth_clips"] or PROFILES["quick"]["synth_clips"]
+
+    @property
+    def label(self) -> str:
+        """What every caption says about where a number comes from."""
+        data = (f"synthetic set ({self.synth_clips:,} clips)" if self.dataset == "synthetic"
+                else "MagnaTagATune")
+        return f"{data}, {self.profile} profile"
+
+    @property
+    def source(self) -> Path:
+        """The audio in MTAT's on-disk format: the synthetic set, or the downloaded MTAT."""
+        if self.dataset == "synthetic":
+            return self.data_root / f"synthetic-{self.synth_clips}" / "source"
+        return self.data_root / "mtat"
+
+    @property
+    def prepared(self) -> Path:
+        if self.dataset == "synthetic":
+            return self.data_root / f"synthetic-{self.synth_clips}" / "prepared"
+        return self.data_root / "mtat-prepared"
+
+    def data(self, progress: bool = True):
+        """The prepared set, made first where missing: synthesized (or downloaded, for MTAT), then prepared.
+
+        Both steps are resumable and do nothing when already done."""
+        from .data import mtat
+        from .data.prepare import PreparedSet, prepare
+        from .data.synth import write_synthetic
+
+        if not (self.prepared / "manifest.json").exists():
+            if self.dataset == "synthetic":
+                write_synthetic(self.source, self.synth_clips, seed=0, progress=progress)
+            elif not (self.source / mtat.ANNOTATIONS).exists():
+                print(f"MTAT is not in {self.source}: downloading about 3 GB (resumable; see chapter 01)")
+                mtat.download(self.source, progress=progress)
+            prepare(self.source, self.prepared, progress=progress)
+        return PreparedSet(self.prepared)
+
+    def config(self, model: str = "base", budget_of: str | None = None, **settings):
+        """The TrainConfig for `model` under this profile; `settings` are model parameters or TrainConfig
+        fields; `budget_of` borrows another model's budget (epochs, clips), for comparisons at equal cost."""
+        train_fields = _train_fields()
+        overrides = {k: v for k, v in settings.items() if k in train_fields}
+        params = {k: v for k, v in settings.items() if k not in train_fields}
+        from .models import defaults
+
+        full = {k: v for k, v in defaults(model).items() if k != "n_tags"}
+        cfg = train_config(self.profile, model, {**full, **params}, device=self.device, **overrides)
+        if budget_of is not None:
+            budget = train_config(self.profile, budget_of)
+            for key in ("epochs", "max_train_clips", "max_eval_clips"):
+                if key not in overrides:
+                    setattr(cfg, key, getattr(budget, key))
+        return cfg
+
+    def run_dir(self, model: str = "base", **settings) -> Path:
+        """The run folder for these settings: named by the model and every setting that is not a default,
+        so two chapters asking for the same run share it (and the second finds it finished)."""
+        from .models import defaults
+        from .train import TrainConfig
+
+        usual = {**defaults(model), **{f.name: f.default for f in fields(TrainConfig)}}
+        named = [f"{k}={_short(v)}" for k, v in sorted(settings.items()) if usual.get(k, object()) != v]
+        return self.runs_root / f"{self.dataset}-{self.profile}" / "_".join([model, *named])
+
+    def train(self, model: str = "base", budget_of: str | None = None, progress: bool = True, **settings):
+        """Train (or resume, or read back) the run for these settings; returns (run folder, results)."""
+        from .train import fit
+
+        out = self.run_dir(model, **({"budget_of": budget_of} if budget_of else {}), **settings)
+        return out, fit(self.data(progress=False), out, self.config(model, budget_of, **settings), progress)
+
+
+def _short(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return "-".join(map(str, value))
+    return str(value)
+
+
+def _train_fields() -> set:
+    """TrainConfig's fields a chapter may set (the model and device come from elsewhere)."""
+    from .train import TrainConfig
+
+    return {f.name for f in fields(TrainConfig)} - {"model", "model_params", "device"}
