@@ -55,9 +55,6 @@ def run(profile: str = "quick", only: list[str] | None = None, out: str | os.Pat
         kernel: str = "python3", log=print) -> dict:
     """Execute chapters with papermill into `out`; returns {chapter: seconds}. Raises BookError naming the
     chapter and cell that failed."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
     from .profiles import profile as check_profile
 
     check_profile(profile)
@@ -66,9 +63,26 @@ def run(profile: str = "quick", only: list[str] | None = None, out: str | os.Pat
     out.mkdir(parents=True, exist_ok=True)
     params = {"profile": profile, "dataset": dataset, "data_root": str(locate(data_root)),
               "runs_root": str(locate(runs_root)), "device": device}
+    chosen = select(only, root)
+    previous = os.environ.get("RAWTAG_PROJECT")
     os.environ["RAWTAG_PROJECT"] = str(root)  # chapters run in `out` find the project (chapter 04 needs 03)
+    try:
+        times = _execute(chosen, out, params, kernel, log)
+    finally:
+        if previous is None:
+            os.environ.pop("RAWTAG_PROJECT", None)
+        else:
+            os.environ["RAWTAG_PROJECT"] = previous
+    log(f"{'total':<24} {sum(times.values()):7.1f} s   ({profile} profile)")
+    return times
+
+
+def _execute(chosen: list[Path], out: Path, params: dict, kernel: str, log) -> dict:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
     times = {}
-    for chapter in select(only, root):
+    for chapter in chosen:
         target, running = out / chapter.name, out / f"{chapter.stem}.running.ipynb"
         failed = out / f"{chapter.stem}.failed.ipynb"
         for stale in (target, failed):
@@ -79,16 +93,16 @@ def run(profile: str = "quick", only: list[str] | None = None, out: str | os.Pat
                                        cwd=str(out), progress_bar=False, log_output=False)
         except PapermillExecutionError as e:
             os.replace(running, failed)
-            raise BookError(f"chapter {chapter.stem} failed in cell [{e.exec_count}] ({e.ename}: "
-                            f"{e.evalue.strip().splitlines()[-1] if e.evalue.strip() else ''}); "
-                            f"the executed copy with the traceback is {failed}") from None
+            first_line = next((line for line in e.source.splitlines() if line.strip()), "")
+            error = e.evalue.strip().splitlines()[-1] if e.evalue.strip() else ""
+            raise BookError(f"chapter {chapter.stem} failed in cell In [{e.exec_count}] ({first_line.strip()!r}): "
+                            f"{e.ename}: {error}; the executed copy with the traceback is {failed}") from None
         except BaseException:
             running.unlink(missing_ok=True)
             raise
         os.replace(running, target)
         times[chapter.stem] = time.perf_counter() - started
         log(f"{chapter.stem:<24} {times[chapter.stem]:7.1f} s   -> {target}")
-    log(f"{'total':<24} {sum(times.values()):7.1f} s   ({profile} profile)")
     return times
 
 

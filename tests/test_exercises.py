@@ -1,0 +1,84 @@
+"""The exercises' solutions, each checked against an independent computation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rawtag import exercises
+from rawtag.data import normalize
+from rawtag.models import build_model
+
+
+def test_cooccurring_pairs_and_frequency_ratio():
+    tags = ["female", "woman", "piano"]
+    labels = np.array([[1, 1, 0], [1, 0, 0], [1, 1, 1], [0, 0, 1]])
+    pairs = exercises.cooccurring_pairs(labels, tags, threshold=0.5)
+    assert ("woman", "female", 1.0) in pairs  # every woman clip is female
+    assert any(a == "female" and b == "woman" and p == pytest.approx(2 / 3) for a, b, p in pairs)
+    assert ("piano", "woman", 0.5) in pairs  # 1 of 2: the threshold is inclusive
+    assert not any(a == "piano" for a, _, _ in exercises.cooccurring_pairs(labels, tags, threshold=0.6))
+    half = np.array([[1, 0, 0], [0, 0, 0], [1, 1, 1], [0, 0, 1]])
+    ratio = exercises.tag_frequency_ratio(labels, half, tags)
+    assert ratio == pytest.approx({"female": 2 / 3, "woman": 0.5, "piano": 1.0})
+
+
+def test_minmax_by_hand_matches_clip_mode():
+    clip = np.array([-300, 0, 1200, 50], np.int16)
+    stats = np.array([[clip.min(), clip.max()]])
+    scale, offset = normalize.affine("clip", stats, np.array([0]))
+    np.testing.assert_allclose(exercises.minmax_by_hand(clip), normalize.apply(clip, scale[0], offset[0]), atol=1e-6)
+    assert exercises.minmax_by_hand(clip).min() == -1 and exercises.minmax_by_hand(clip).max() == 1
+
+
+def test_seed_spread_trains_each_seed():
+    class FakeWorkspace:
+        def __init__(self):
+            self.seeds = []
+
+        def train(self, model, seed, progress, **settings):
+            self.seeds.append(seed)
+            return None, {"valid": {"roc_auc": 0.6 + 0.01 * seed}}
+
+    ws = FakeWorkspace()
+    mean, std, aucs = exercises.seed_spread(ws, seeds=(0, 1, 2))
+    assert ws.seeds == [0, 1, 2] and aucs == [0.6, 0.61, 0.62]
+    assert mean == pytest.approx(0.61) and std == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("length,stride", [(1024, 1024), (1024, 512), (512, 512), (512, 256), (256, 256)])
+def test_frames_and_parameters_by_hand_match_the_model(length, stride):
+    model = build_model("base", length=length, stride=stride)
+    with torch.no_grad():
+        shapes = [out.shape[-1] for name, _, out in model.stages(torch.zeros(1, 10, 1, 34950))
+                  if name.startswith(("strided", "conv"))]
+    assert exercises.frames_after_each_stage(length, stride) == shapes
+    by_hand = exercises.base_parameters(length)
+    assert sum(by_hand.values()) == sum(p.numel() for p in model.parameters())
+    assert by_hand["strided conv"] == sum(p.numel() for p in model.frames.parameters())
+
+
+def test_rank_agreement():
+    paper = {(1, 1): 0.1, (2, 2): 0.2, (3, 3): 0.3}
+    assert exercises.rank_agreement({(1, 1): 5, (2, 2): 6, (3, 3): 7}, paper) == pytest.approx(1.0)
+    assert exercises.rank_agreement({(1, 1): 7, (2, 2): 6, (3, 3): 5, (9, 9): 0}, paper) == pytest.approx(-1.0)
+
+
+def test_clip_level_exercises():
+    labels = np.array([[1, 0, 0], [1, 1, 1], [0, 1, 0]])
+    logits = np.array([[3.0, -3, -3], [1, -1, 0.5], [-2, 2, -2]])
+    np.testing.assert_allclose(exercises.precision_at_k(labels, logits, k=1), [1, 1, 1])
+    np.testing.assert_allclose(exercises.precision_at_k(labels, logits, k=2), [0.5, 1, 0.5])
+    from rawtag.metrics import per_clip_bce
+
+    expected = np.corrcoef(per_clip_bce(labels, logits), labels.sum(axis=1))[0, 1]
+    assert exercises.loss_tag_count_correlation(labels, logits) == pytest.approx(expected)
+
+
+def test_leave_one_out_settings_build_and_lr_drops():
+    for name, settings in exercises.leave_one_out_settings().items():
+        params = {k: v for k, v in settings.items() if k not in ("lr", "lr_factor", "lr_patience")}
+        model = build_model("improved", **params)
+        assert model is not None, name
+    history = {"epochs": [{"epoch": e, "lr": lr} for e, lr in enumerate([0.01, 0.01, 0.002, 0.002, 0.0004], 1)]}
+    assert exercises.lr_drops(history) == [3, 5]

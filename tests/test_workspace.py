@@ -1,0 +1,69 @@
+"""Workspace: where a profile's data and runs live, and how runs are named and shared between chapters."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rawtag.profiles import train_config
+from rawtag.workspace import Workspace, locate, project_root
+
+
+def test_relative_folders_start_at_the_project_root(tmp_path, monkeypatch):
+    (tmp_path / "_toc.yml").write_text("root: intro\n")
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.delenv("RAWTAG_PROJECT", raising=False)
+    monkeypatch.chdir(tmp_path / "notebooks")
+    assert project_root() == tmp_path
+    assert locate("data") == tmp_path / "data"
+    assert locate(tmp_path / "elsewhere") == tmp_path / "elsewhere"
+    monkeypatch.setenv("RAWTAG_PROJECT", str(tmp_path / "other"))
+    assert project_root() == tmp_path / "other"
+
+
+def test_profile_picks_dataset_and_labels_say_where_numbers_come_from(tmp_path):
+    quick = Workspace("quick", data_root=tmp_path)
+    assert quick.dataset == "synthetic" and quick.label == "synthetic set (1,200 clips), quick profile"
+    assert quick.prepared == tmp_path / "synthetic-1200" / "prepared"
+    paper = Workspace("paper", data_root=tmp_path)
+    assert paper.dataset == "mtat" and paper.label == "MagnaTagATune, paper profile"
+    assert paper.source == tmp_path / "mtat"
+    with pytest.raises(ValueError, match="unknown dataset 'fma'"):
+        Workspace("quick", dataset="fma")
+    with pytest.raises(ValueError, match="unknown profile 'huge'"):
+        Workspace("huge")
+
+
+def test_run_names_drop_defaults_so_chapters_share_runs(tmp_path):
+    ws = Workspace("smoke", runs_root=tmp_path)
+    assert ws.run_dir("base") == tmp_path / "synthetic-smoke" / "base"
+    assert ws.run_dir("base", length=256, stride=256, time_pool="max", normalization="dataset") == ws.run_dir("base")
+    assert ws.run_dir("base", length=512, stride=256).name == "base_length=512"  # stride 256 is the default
+    assert ws.run_dir("base", length=1024, stride=512).name == "base_length=1024_stride=512"
+    assert ws.run_dir("improved", widths=(32, 32)).name == "improved_widths=32-32"
+    assert ws.run_dir("base", budget_of="improved").name == "base_budget_of=improved"
+
+
+def test_config_uses_profile_budget_and_full_model_parameters():
+    ws = Workspace("quick")
+    cfg = ws.config("improved")
+    assert (cfg.epochs, cfg.max_train_clips) == (6, 300)  # the quick profile's budget for the improved CNN
+    assert cfg.model_params["widths"] == (128, 512, 512) and "n_tags" not in cfg.model_params
+    base = ws.config("base", budget_of="improved", length=512, normalization="clip")
+    assert (base.epochs, base.max_train_clips, base.normalization) == (6, 300, "clip")
+    assert base.model_params["length"] == 512
+    assert train_config("paper", "base").epochs is None  # the paper profile defers to the model's protocol
+    with pytest.raises(ValueError, match="unknown model 'resnet'"):
+        ws.config("resnet")
+
+
+def test_train_shares_and_reads_back_a_finished_run(tone_prepared, tmp_path, monkeypatch):
+    ws = Workspace("smoke", runs_root=tmp_path)
+    monkeypatch.setattr(Workspace, "data", lambda self, progress=True: __import__(
+        "rawtag.data.prepare", fromlist=["PreparedSet"]).PreparedSet(tone_prepared))
+    out, results = ws.train("base", length=1024, stride=1024, epochs=1, progress=False)
+    stamp = (out / "results.json").stat().st_mtime_ns
+    again_dir, again = ws.train("base", length=1024, stride=1024, epochs=1, progress=False)
+    assert again_dir == out and again == results
+    assert (out / "results.json").stat().st_mtime_ns == stamp, "a finished run is read back, not retrained"
+    assert json.loads((out / "config.json").read_text())["model_params"]["time_pool"] == "max"
