@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -57,6 +58,8 @@ def cmd_train(a):
                        seed=a.seed, normalization=a.normalization, max_train_clips=a.max_train_clips,
                        max_eval_clips=a.max_eval_clips, log_every=a.log_every, device=a.device)
     results = fit(a.data, a.out, cfg)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
+        return
     print(f"{a.out}: best epoch {results['best_epoch']}; valid ROC-AUC {results['valid']['roc_auc']:.4f} "
           f"PR-AUC {results['valid']['pr_auc']:.4f}" + (
               f"; test ROC-AUC {results['test']['roc_auc']:.4f} PR-AUC {results['test']['pr_auc']:.4f}"

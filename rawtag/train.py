@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import distributed
 from .atomic import replacing, write_text
 from .data.batches import Batches
 from .data.normalize import MODES, affine, fit_minmax, minmax_affine
@@ -114,15 +115,25 @@ def fit(data: str | os.PathLike | PreparedSet, out: str | os.PathLike, config: T
     """Train `config.model` on the prepared set `data`, writing the run folder `out`; returns the results.
 
     Adam with BCEWithLogitsLoss on logits pooled over sub-clips; validation loss and AUC every epoch;
-    the best-by-validation-AUC model is evaluated on validation and test at the end. Chapter 03.
+    the best-by-validation-AUC model is evaluated on validation and test at the end. Chapter 03. Under
+    `torchrun`, each process takes its share of every batch (see `rawtag.distributed`).
     """
+    device = pick_device((config or TrainConfig()).device)
+    ctx = distributed.from_environment(device)
+    try:
+        return _fit(data, out, config, progress, ctx, distributed.device_of(ctx, device))
+    finally:
+        distributed.close(ctx)
+
+
+def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.device) -> dict:
     from tqdm.auto import tqdm
 
     data = data if isinstance(data, PreparedSet) else PreparedSet(data)
     cfg = (config or TrainConfig()).resolved()
     out = Path(out)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    device = pick_device(cfg.device)
+    progress = progress and ctx.main
     amp = cfg.amp and device.type == "cuda"
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -137,11 +148,13 @@ def fit(data: str | os.PathLike | PreparedSet, out: str | os.PathLike, config: T
         without_epochs = lambda c: {**c, "train": {**c["train"], "epochs": None}}  # noqa: E731  (epochs may be extended)
         if without_epochs(json.loads(config_path.read_text())) != without_epochs(json.loads(json.dumps(run_config))):
             raise ValueError(f"{out} holds a run with other settings; choose another --out or delete it")
-    _write_json(config_path, run_config)
+    distributed.barrier(ctx)  # every process has compared before rank 0 writes
+    if ctx.main:
+        _write_json(config_path, run_config)
 
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, **params).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    core = build_model(cfg.model, **params).to(device)
+    optimizer = torch.optim.Adam(core.parameters(), lr=cfg.lr)
     scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=cfg.lr_factor,
                                                             patience=cfg.lr_patience)
                  if cfg.lr_factor else None)
@@ -150,7 +163,7 @@ def fit(data: str | os.PathLike | PreparedSet, out: str | os.PathLike, config: T
     start_epoch, best_auc, iteration = 0, -1.0, 0
     if last_path.exists():
         state = torch.load(last_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
+        core.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
@@ -160,7 +173,10 @@ def fit(data: str | os.PathLike | PreparedSet, out: str | os.PathLike, config: T
         if progress and start_epoch < cfg.epochs:
             print(f"{out}: resuming after epoch {start_epoch} of {cfg.epochs}")
 
-    common = dict(device=device, normalization=cfg.normalization, batch_size=cfg.batch_size)
+    model = (torch.nn.parallel.DistributedDataParallel(core, device_ids=[device] if device.type == "cuda" else None)
+             if ctx.active else core)
+    common = dict(device=device, normalization=cfg.normalization, batch_size=cfg.batch_size,
+                  shard=(ctx.rank, ctx.world))
     train = Batches(data, "train", shuffle=True, seed=cfg.seed, max_clips=cfg.max_train_clips, **common)
     valid = Batches(data, "valid", max_clips=cfg.max_eval_clips, **common)
     if len(train.rows) == 0 or len(valid.rows) == 0:
@@ -184,27 +200,31 @@ def fit(data: str | os.PathLike | PreparedSet, out: str | os.PathLike, config: T
             iteration += 1
             if iteration % cfg.log_every == 0:
                 history["iterations"].append({"iteration": iteration, "epoch": epoch + 1,
-                                              "loss": float(np.mean(window))})
+                                              "loss": distributed.mean(ctx, float(np.mean(window)))})
                 window = []
             bar.set_postfix(loss=f"{value:.4f}")
         seconds = time.perf_counter() - started
-        logits, labels, _ = predict(model, valid, amp, progress, desc="validate")
+        logits, labels, _ = distributed.gather(ctx, *predict(core, valid, amp, progress, desc="validate"))
         scores = tag_scores(labels, logits, data.tags)
         if scheduler is not None:
             scheduler.step(scores.roc_auc)
-        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "valid_loss": _bce(logits, labels),
+        record = {"epoch": epoch + 1, "train_loss": distributed.mean(ctx, float(np.mean(losses))),
+                  "valid_loss": _bce(logits, labels),
                   "valid_roc_auc": scores.roc_auc, "valid_pr_auc": scores.pr_auc,
                   "lr": optimizer.param_groups[0]["lr"], "train_seconds": seconds,
                   "train_clips_per_s": len(train.rows) / seconds}
         history["epochs"].append(record)
-        if scores.roc_auc > best_auc:
-            best_auc = scores.roc_auc
-            _save({"model": model.state_dict(), "epoch": epoch + 1}, out / "checkpoints" / "best.pt")
-        _save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-               "scheduler": scheduler.state_dict() if scheduler is not None else {},
-               "rng": torch.get_rng_state(), "history": history, "best_auc": best_auc, "iteration": iteration,
-               "epoch": epoch}, last_path)
-        _write_json(out / "history.json", history)
+        improved = scores.roc_auc > best_auc
+        best_auc = max(best_auc, scores.roc_auc)
+        if ctx.main:
+            if improved:
+                _save({"model": core.state_dict(), "epoch": epoch + 1}, out / "checkpoints" / "best.pt")
+            _save({"model": core.state_dict(), "optimizer": optimizer.state_dict(),
+                   "scheduler": scheduler.state_dict() if scheduler is not None else {},
+                   "rng": torch.get_rng_state(), "history": history, "best_auc": best_auc,
+                   "iteration": iteration, "epoch": epoch}, last_path)
+            _write_json(out / "history.json", history)
+        distributed.barrier(ctx)
         if progress:
             print(f"epoch {epoch + 1:>3}/{cfg.epochs}  train loss {record['train_loss']:.4f}  "
                   f"valid loss {record['valid_loss']:.4f}  valid ROC-AUC {scores.roc_auc:.4f}  "
@@ -214,7 +234,7 @@ def fit(data: str | os.PathLike | PreparedSet, out: str | os.PathLike, config: T
     if finished is not None and finished["epochs"] == cfg.epochs:
         return finished
     best = torch.load(out / "checkpoints" / "best.pt", map_location=device, weights_only=True)
-    model.load_state_dict(best["model"])
+    core.load_state_dict(best["model"])
     results = {"model": cfg.model, "model_params": params, "epochs": cfg.epochs, "best_epoch": best["epoch"],
                "final_valid_roc_auc": history["epochs"][-1]["valid_roc_auc"], "device": str(device),
                "train_clips": len(train.rows)}
@@ -224,13 +244,16 @@ def fit(data: str | os.PathLike | PreparedSet, out: str | os.PathLike, config: T
         if len(batches.rows) == 0:
             results[split] = None
             continue
-        logits, labels, rows = predict(model, batches, amp, progress, desc=split)
+        logits, labels, rows = distributed.gather(ctx, *predict(core, batches, amp, progress, desc=split))
         scores = tag_scores(labels, logits, data.tags)
         results[split] = {"roc_auc": scores.roc_auc, "pr_auc": scores.pr_auc, "clips": len(rows),
                           "excluded_tags": scores.excluded}
         arrays.update({f"{split}_logits": logits, f"{split}_labels": labels, f"{split}_rows": rows})
-    np.savez(out / "predictions.npz", **arrays)
-    _write_json(out / RESULTS, results)
+    if ctx.main:
+        with replacing(out / "predictions.npz") as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        _write_json(out / RESULTS, results)
+    distributed.barrier(ctx)
     return results
 
 

@@ -40,9 +40,13 @@ class Batches:
     def __init__(self, data: PreparedSet, split: str, batch_size: int = 10, *, shuffle: bool = False,
                  seed: int = 0, normalization: str = "dataset", max_clips: int | None = None,
                  in_memory: bool = False, device: str | torch.device = "cpu", prefetch: int = 2,
-                 rows: np.ndarray | None = None):
+                 rows: np.ndarray | None = None, shard: tuple[int, int] = (0, 1)):
         if batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {batch_size}")
+        rank, world = shard
+        if not 0 <= rank < world or batch_size < world:
+            raise ValueError(f"shard {rank} of {world} needs 0 <= rank < world <= batch size ({batch_size})")
+        self.shard = shard
         self.data, self.batch_size, self.shuffle, self.seed = data, batch_size, shuffle, seed
         self.rows = subset(data.rows(split) if rows is None else np.asarray(rows), max_clips)
         self.device = torch.device(device)
@@ -61,7 +65,16 @@ class Batches:
         self.epoch = epoch
 
     def __len__(self):
-        return (len(self.rows) + self.batch_size - 1) // self.batch_size
+        return len(self._chunks(self.rows))
+
+    def _chunks(self, order: np.ndarray) -> list[np.ndarray]:
+        """The batches' rows; under `shard=(rank, world)` this process's share of each batch. When training
+        (shuffled), a final batch smaller than `world` is dropped so that every process takes the same number
+        of optimizer steps; when evaluating, every clip is kept and empty shares are skipped."""
+        rank, world = self.shard
+        chunks = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        shares = [c[rank::world] for c in chunks if not (self.shuffle and len(c) < world)]
+        return [share for share in shares if len(share)]
 
     def order(self) -> np.ndarray:
         if not self.shuffle:
@@ -85,8 +98,7 @@ class Batches:
         return Batch(as_subclips(x), self.labels[index].to(self.device), rows)
 
     def __iter__(self):
-        order = self.order()
-        chunks = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        chunks = self._chunks(self.order())
         if self.prefetch < 1:
             for rows in chunks:
                 yield self._to_batch(rows, self._read(rows))

@@ -1,0 +1,58 @@
+"""Two CPU processes on the gloo backend, started by torchrun, train the same run as one process would."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rawtag.data.batches import Batches
+from rawtag.data.prepare import PreparedSet
+
+ARGS = ["--model", "base", "--length", "1024", "--stride", "1024", "--epochs", "2", "--max-train-clips", "40",
+        "--profile", "smoke", "--device", "cpu"]
+
+
+def test_shards_split_every_batch_and_keep_every_evaluation_clip(tone_prepared):
+    data = PreparedSet(tone_prepared)
+    one = Batches(data, "train", batch_size=10, shuffle=True, max_clips=41, prefetch=0)
+    halves = [Batches(data, "train", batch_size=10, shuffle=True, max_clips=41, prefetch=0, shard=(r, 2))
+              for r in range(2)]
+    whole = [b.rows for b in one]
+    parts = [[b.rows for b in h] for h in halves]
+    assert len(parts[0]) == len(parts[1]) == 4, "the 1-clip final batch is dropped: equal steps per process"
+    for i in range(4):
+        assert sorted(np.concatenate([parts[0][i], parts[1][i]])) == sorted(whole[i])
+    evaluation = [Batches(data, "test", batch_size=10, prefetch=0, shard=(r, 2)) for r in range(2)]
+    seen = np.concatenate([b.rows for e in evaluation for b in e])
+    assert sorted(seen) == sorted(data.rows("test")), "evaluation keeps every clip"
+    with pytest.raises(ValueError, match="shard 2 of 2"):
+        Batches(data, "train", shard=(2, 2))
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_one(tone_prepared, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    subprocess.run([sys.executable, "-m", "rawtag", "train", "--data", str(tone_prepared), *ARGS, "--out",
+                    str(single)], check=True, env=env, capture_output=True)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "rawtag", "train", "--data", str(tone_prepared), *ARGS, "--out", str(ddp)],
+                          env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("best epoch") == 1, "only rank 0 reports"
+    a, b = (json.loads((d / "results.json").read_text()) for d in (single, ddp))
+    assert a.keys() == b.keys()
+    for split in ("valid", "test"):
+        assert b[split]["clips"] == a[split]["clips"]
+        assert b[split]["roc_auc"] == pytest.approx(a[split]["roc_auc"], abs=1e-3)
+    ha, hb = (json.loads((d / "history.json").read_text()) for d in (single, ddp))
+    for ea, eb in zip(ha["epochs"], hb["epochs"]):
+        assert eb["train_loss"] == pytest.approx(ea["train_loss"], abs=1e-4)
+        assert eb["valid_loss"] == pytest.approx(ea["valid_loss"], abs=1e-4)
+    pa, pb = (np.load(d / "predictions.npz") for d in (single, ddp))
+    np.testing.assert_array_equal(pa["valid_rows"], pb["valid_rows"])
+    np.testing.assert_allclose(pa["valid_logits"], pb["valid_logits"], atol=1e-3)
