@@ -91,14 +91,15 @@ class Workspace:
 
     def config(self, model: str = "base", budget_of: str | None = None, **settings):
         """The TrainConfig for `model` under this profile; `settings` are model parameters or TrainConfig
-        fields; `budget_of` borrows another model's budget (epochs, clips), for comparisons at equal cost."""
-        train_fields = _train_fields()
-        overrides = {k: v for k, v in settings.items() if k in train_fields}
-        params = {k: v for k, v in settings.items() if k not in train_fields}
+        fields; `budget_of` borrows another model's budget (epochs, clips), for comparisons at equal cost.
+        Model parameters are completed with the model's defaults, so equal runs have equal configs."""
         from .models import defaults
 
-        full = {k: v for k, v in defaults(model).items() if k != "n_tags"}
-        cfg = train_config(self.profile, model, {**full, **params}, device=self.device, **overrides)
+        train_fields = _train_fields()
+        overrides = {k: v for k, v in settings.items() if k in train_fields}
+        params = {**{k: v for k, v in defaults(model).items() if k != "n_tags"},
+                  **{k: v for k, v in settings.items() if k not in train_fields}}
+        cfg = train_config(self.profile, model, params, device=self.device, **overrides)
         if budget_of is not None:
             budget = train_config(self.profile, budget_of)
             for key in ("epochs", "max_train_clips", "max_eval_clips"):

@@ -1,0 +1,189 @@
+"""Training and evaluation speed: rawtag's loop against the way research repositories on this task do it.
+
+    python benchmarks/train_bench.py [--clips 300] [--steps 30] [--device auto] [--root /tmp/rawtag-bench]
+
+Same model, same batch size (10, the paper's), same clips, each measured in its own process:
+- rawtag: `Batches` over the prepared int16 memmap (a background thread reads a batch per call; int16 to
+  float and Eq. (1) on the device; pinned memory, bf16 autocast and cudnn.benchmark on CUDA), Adam,
+  `BCEWithLogitsLoss` on logits;
+- baseline: one float32 `.npy` per clip (written beforehand, untimed), `np.load` per item in a `Dataset`,
+  a `DataLoader` with one worker, the model followed by `Sigmoid`, and `BCELoss`.
+For the base CNN at the five Table 1 settings and the improved CNN: training clips/s (after 3 warm-up
+steps), evaluation clips/s over the validation split, and each process's peak memory.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+SETTINGS = [("base", 1024, 1024), ("base", 1024, 512), ("base", 512, 512), ("base", 512, 256), ("base", 256, 256),
+            ("improved", 256, 256)]
+WARMUP = 3
+
+
+def write_npy(prepared: Path, out: Path) -> None:
+    """The baseline's cache: each clip of train and valid, normalized as rawtag does, as float32 [10, 1, 34950]."""
+    import numpy as np
+
+    from rawtag.data import normalize
+    from rawtag.data.prepare import PreparedSet
+
+    if (out / "done").exists():
+        return
+    data = PreparedSet(prepared)
+    scale, offset = normalize.affine("dataset", data.rowstats, data.rows("train"))
+    out.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "valid"):
+        for row in data.rows(split):
+            x = normalize.apply(np.asarray(data.clips[row]), scale[row], offset[row])
+            np.save(out / f"{row}.npy", x.reshape(10, 1, -1))
+    (out / "done").write_text("")
+
+
+def run_one(method: str, model_name: str, length: int, stride: int, prepared: Path, npy: Path, steps: int,
+            device: str) -> dict:
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from rawtag.data.batches import Batches
+    from rawtag.data.prepare import PreparedSet
+    from rawtag.models import build_model
+    from rawtag.train import pick_device, predict
+
+    torch.manual_seed(0)
+    dev = pick_device(device)
+    data = PreparedSet(prepared)
+    core = build_model(model_name, length=length, stride=stride, n_tags=len(data.tags)).to(dev)
+    cuda = dev.type == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+
+    if method == "rawtag":
+        model, loss_fn = core, nn.BCEWithLogitsLoss()
+        train = Batches(data, "train", batch_size=10, shuffle=True, device=dev)
+        valid = Batches(data, "valid", batch_size=10, device=dev)
+
+        def batches():
+            epoch = 0
+            while True:
+                train.set_epoch(epoch)
+                for b in train:
+                    yield b.x, b.y
+                epoch += 1
+
+        def evaluate():
+            return len(predict(core, valid, amp=cuda)[2])
+    else:
+        model, loss_fn = nn.Sequential(core, nn.Sigmoid()), nn.BCELoss()
+
+        class PerClipFiles(torch.utils.data.Dataset):
+            def __init__(self, rows):
+                self.rows = rows
+
+            def __len__(self):
+                return len(self.rows)
+
+            def __getitem__(self, i):
+                row = self.rows[i]
+                return torch.from_numpy(np.load(npy / f"{row}.npy")), torch.from_numpy(data.labels[row].astype(np.float32))
+
+        train_loader = torch.utils.data.DataLoader(PerClipFiles(data.rows("train")), batch_size=10, shuffle=True,
+                                                   num_workers=1)
+        valid_loader = torch.utils.data.DataLoader(PerClipFiles(data.rows("valid")), batch_size=10, num_workers=1)
+
+        def batches():
+            while True:
+                for x, y in train_loader:
+                    yield x.to(dev), y.to(dev)
+
+        def evaluate():
+            model.eval()
+            n = 0
+            with torch.no_grad():
+                for x, _ in valid_loader:
+                    model(x.to(dev))
+                    n += len(x)
+            return n
+
+    optimizer = torch.optim.Adam(core.parameters(), lr=1e-3)
+    model.train()
+    stream = batches()
+
+    def step():
+        x, y = next(stream)
+        with torch.autocast(dev.type, torch.bfloat16, enabled=cuda and method == "rawtag"):
+            out = model(x)
+        loss = loss_fn(out.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return len(x)
+
+    for _ in range(WARMUP):
+        step()
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    started = time.perf_counter()
+    clips = sum(step() for _ in range(steps))
+    if cuda:
+        torch.cuda.synchronize()
+    train_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    evaluated = evaluate()
+    if cuda:
+        torch.cuda.synchronize()
+    eval_seconds = time.perf_counter() - started
+    return {"train_clips_per_s": clips / train_seconds, "eval_clips_per_s": evaluated / eval_seconds,
+            "gpu_peak_mib": torch.cuda.max_memory_allocated() / 2**20 if cuda else None, "device": str(dev)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--clips", type=int, default=300, help="synthetic clips to prepare")
+    p.add_argument("--steps", type=int, default=30, help="timed training steps (batches of 10) per measurement")
+    p.add_argument("--improved-steps", type=int, default=None, help="timed steps for the improved CNN")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--only", choices=["base", "improved"], help="measure one model only")
+    p.add_argument("--root", default="/tmp/rawtag-bench")
+    p.add_argument("--one", nargs=4, metavar=("METHOD", "MODEL", "LENGTH", "STRIDE"), help=argparse.SUPPRESS)
+    a = p.parse_args()
+    root = Path(a.root)
+    prepared, npy = root / f"prepared-{a.clips}", root / f"npy-{a.clips}"
+    if a.one:
+        method, model, length, stride = a.one
+        common.report(run_one(method, model, int(length), int(stride), prepared, npy, a.steps, a.device))
+        return
+    from rawtag.data.prepare import prepare
+
+    prepare(common.synthetic_source(root, a.clips), prepared, progress=False)
+    write_npy(prepared, npy)
+    print(f"machine: {common.machine()}")
+    print(f"data: {a.clips} synthetic clips, prepared; batch 10; {a.steps} timed steps after {WARMUP} warm-up "
+          f"(improved: {a.improved_steps or a.steps})\n")
+    rows = []
+    for model, length, stride in SETTINGS:
+        if a.only and model != a.only:
+            continue
+        steps = str(a.improved_steps or a.steps) if model == "improved" else str(a.steps)
+        extra = ["--clips", str(a.clips), "--steps", steps, "--device", a.device, "--root", a.root]
+        figs = {m: common.measure_in_subprocess(__file__, [m, model, str(length), str(stride), *extra])
+                for m in ("baseline", "rawtag")}
+        for m in ("baseline", "rawtag"):
+            f = figs[m]
+            speedup = f["train_clips_per_s"] / figs["baseline"]["train_clips_per_s"]
+            rows.append([f"{model} {length}/{stride}", m, f["train_clips_per_s"], f"{speedup:.2f}x",
+                         f["eval_clips_per_s"], f["peak_rss_mib"],
+                         f"{f['gpu_peak_mib']:.0f}" if f["gpu_peak_mib"] is not None else "-", f["device"]])
+    print(common.table(["model", "loop", "train clips/s", "train vs baseline", "eval clips/s", "peak RSS MiB",
+                        "GPU peak MiB", "device"], rows))
+
+
+if __name__ == "__main__":
+    main()

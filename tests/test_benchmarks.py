@@ -1,0 +1,49 @@
+"""Each benchmark runs end to end at a tiny size and prints its side-by-side table (figures are not
+asserted: speed targets are met in benchmark runs, not in timed unit tests)."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run(script: str, *args: str) -> str:
+    done = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def rows(table: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()
+            if line.startswith("| ") and not line.startswith("| method") and not line.startswith("| model")]
+
+
+@pytest.mark.slow
+def test_prepare_benchmark_runs_all_three_ways(tmp_path):
+    out = run("prepare_bench.py", "--clips", "6", "--workers", "1", "2", "--root", str(tmp_path))
+    assert out.startswith("machine: ")
+    methods = [r[0] for r in rows(out)]
+    assert methods.count("rawtag prepare") == 2 and methods.count("decode only (floor)") == 2
+    assert any(m.startswith("baseline: librosa.load") for m in methods)
+    for r in rows(out):
+        assert float(r[3].replace(",", "")) > 0  # clips/s
+    assert len(list((tmp_path / "out-baseline-1").glob("*.npy"))) == 6, "the baseline wrote a file per clip"
+
+
+@pytest.mark.slow
+def test_train_benchmark_compares_both_loops_on_every_setting(tmp_path):
+    out = run("train_bench.py", "--clips", "40", "--steps", "2", "--improved-steps", "1", "--device", "cpu",
+              "--root", str(tmp_path))
+    table = rows(out)
+    models = sorted({r[0] for r in table})
+    assert models == sorted(["base 1024/1024", "base 1024/512", "base 512/512", "base 512/256", "base 256/256",
+                             "improved 256/256"])
+    assert all({r[1] for r in table if r[0] == m} == {"baseline", "rawtag"} for m in models)
+    for r in table:
+        assert float(r[2].replace(",", "")) > 0 and float(r[4].replace(",", "")) > 0
+        assert re.fullmatch(r"\d+\.\d\dx", r[3])
