@@ -27,6 +27,18 @@ def peak_rss_mib() -> float:
     return max(own, children) / 1024
 
 
+def anon_mib() -> float | None:
+    """This process's resident anonymous memory now (heap, tensors), in MiB; file-backed pages such as a
+    memory-mapped prepared set, which the kernel can drop at will, are not counted. Linux only."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def measure_in_subprocess(script: str, args: list[str]) -> dict:
     """Run `script --one ...args` in a fresh interpreter; it prints one JSON line with its figures."""
     done = subprocess.run([sys.executable, script, "--one", *args], capture_output=True, text=True)
@@ -37,7 +49,9 @@ def measure_in_subprocess(script: str, args: list[str]) -> dict:
 
 def report(figures: dict) -> None:
     """The last line a `--one` run prints: its figures as JSON."""
-    print(json.dumps({**figures, "peak_rss_mib": round(peak_rss_mib(), 1)}))
+    anon = anon_mib()
+    print(json.dumps({**figures, "peak_rss_mib": round(peak_rss_mib(), 1),
+                      "anon_mib": round(anon, 1) if anon is not None else None}))
 
 
 def synthetic_source(root: Path, clips: int) -> Path:

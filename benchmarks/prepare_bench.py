@@ -80,7 +80,7 @@ def main() -> None:
     for workers in a.workers:
         floor = common.measure_in_subprocess(__file__, ["decode-only", str(source), str(workers), "--root", a.root])
         ours = common.measure_in_subprocess(__file__, ["rawtag", str(source), str(workers), "--root", a.root])
-        for name, fig in ((f"decode only (floor)", floor), ("rawtag prepare", ours)):
+        for name, fig in (("decode only (floor)", floor), ("rawtag prepare", ours)):
             rows.append([name, workers, fig["seconds"], fig["clips"] / fig["seconds"],
                          f"{fig['seconds'] / floor['seconds']:.2f}x", fig["peak_rss_mib"], fig["bytes"] / 2**20])
     base = common.measure_in_subprocess(__file__, ["baseline", str(source), "1", "--root", a.root])

@@ -179,10 +179,12 @@ def main() -> None:
             f = figs[m]
             speedup = f["train_clips_per_s"] / figs["baseline"]["train_clips_per_s"]
             rows.append([f"{model} {length}/{stride}", m, f["train_clips_per_s"], f"{speedup:.2f}x",
-                         f["eval_clips_per_s"], f["peak_rss_mib"],
+                         f["eval_clips_per_s"], f["peak_rss_mib"], f["anon_mib"] if f["anon_mib"] is not None else "-",
                          f"{f['gpu_peak_mib']:.0f}" if f["gpu_peak_mib"] is not None else "-", f["device"]])
     print(common.table(["model", "loop", "train clips/s", "train vs baseline", "eval clips/s", "peak RSS MiB",
-                        "GPU peak MiB", "device"], rows))
+                        "anon MiB at end", "GPU peak MiB", "device"], rows))
+    print("\npeak RSS counts the pages of the memory-mapped prepared set that were read (file-backed, dropped "
+          "by the kernel under pressure); 'anon MiB' is the process's own memory.")
 
 
 if __name__ == "__main__":

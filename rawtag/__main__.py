@@ -77,12 +77,22 @@ def cmd_evaluate(a):
 def cmd_tag(a):
     from .train import load_run, pick_device, tag_audio
 
+    from .data.audio import AudioError
+
     model, config = load_run(a.run, pick_device(a.device))
+    failed = []
     for path in a.files:
-        probs = tag_audio(path, model, config)
+        try:
+            probs = tag_audio(path, model, config)
+        except AudioError as e:  # one unreadable file is reported; the others are still tagged
+            print(f"rawtag tag: skipped {e}", file=sys.stderr)
+            failed.append(path)
+            continue
         print(path)
         for tag, p in list(probs.items())[: a.top]:
             print(f"  {p:6.3f}  {tag}")
+    if failed:
+        raise AudioError(f"{len(failed)} of {len(a.files)} file(s) could not be read: {', '.join(failed)}")
 
 
 def cmd_book(a):

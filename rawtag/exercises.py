@@ -98,3 +98,22 @@ def lr_drops(history: dict) -> list[int]:
     """Chapter 06, exercise 2: the epochs after which the learning rate is lower than before."""
     lrs = [e["lr"] for e in history["epochs"]]
     return [history["epochs"][i]["epoch"] for i in range(1, len(lrs)) if lrs[i] < lrs[i - 1] * (1 - 1e-9)]
+
+
+# ---------------------------------------------------------------------------------------- chapter 07
+
+def receptive_field(kernels_and_strides: list[tuple[int, int]]) -> tuple[int, int]:
+    """Chapter 07, exercise 1: (receptive field, hop) in input samples of one output step after a stack of
+    (kernel, stride) layers, e.g. the sample-level CNN's [(3, 3)] + 9 x [(3, 1), (3, 3)]."""
+    field, hop = 1, 1
+    for kernel, stride in kernels_and_strides:
+        field += (kernel - 1) * hop
+        hop *= stride
+    return field, hop
+
+
+def filter_peak_frequencies(weights: np.ndarray, sample_rate: int, n_fft: int = 4096) -> np.ndarray:
+    """Chapter 07, exercise 2: the frequency (Hz) where each first-layer filter [filters, 1, taps] peaks."""
+    w = np.asarray(weights, np.float64).reshape(len(weights), -1)
+    spectrum = np.abs(np.fft.rfft(w, n=max(n_fft, w.shape[1]), axis=1))
+    return np.fft.rfftfreq(max(n_fft, w.shape[1]), 1 / sample_rate)[spectrum.argmax(axis=1)]

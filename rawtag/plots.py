@@ -188,3 +188,25 @@ def bars(values: dict, title: str, ylabel: str, reference: float | None = None, 
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     return fig
+
+
+def filter_responses(weights: np.ndarray, sample_rate: int, title: str, n_fft: int = 512):
+    """Magnitude responses (dB) of first-layer filters [filters, 1, taps], one row per filter sorted by peak
+    frequency (a curve when there is a single filter). Chapter 07: what the front ends learned."""
+    w = np.asarray(weights, np.float64).reshape(len(weights), -1)
+    response = 20 * np.log10(np.abs(np.fft.rfft(w, n=max(n_fft, w.shape[1]), axis=1)) + 1e-9)
+    freqs = np.fft.rfftfreq(max(n_fft, w.shape[1]), 1 / sample_rate)
+    fig, ax = _figure(7, 3.2)
+    if len(w) == 1:
+        ax.plot(freqs, response[0], color="tab:blue")
+        ax.set_ylabel("gain (dB)")
+    else:
+        order = np.argsort(response.argmax(axis=1), kind="stable")
+        shown = response[order] - response[order].max(axis=1, keepdims=True)
+        im = ax.imshow(shown, aspect="auto", origin="lower", cmap="viridis", vmin=-30, vmax=0,
+                       extent=[freqs[0], freqs[-1], 0, len(w)])
+        ax.set_ylabel("filter (sorted by peak)")
+        fig.colorbar(im, ax=ax, label="dB re. each filter's peak")
+    ax.set_xlabel("frequency (Hz)")
+    ax.set_title(title, fontsize=10)
+    return fig

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -103,6 +104,14 @@ def predict(model: nn.Module, batches: Batches, amp: bool = False, progress: boo
             labels.append(batch.y.cpu().numpy())
             rows.append(batch.rows)
     return np.concatenate(logits), np.concatenate(labels), np.concatenate(rows)
+
+
+def _scores(labels, logits, tags):
+    """`tag_scores` without its per-call warning about single-class tags: `fit` evaluates every epoch, so it
+    lists the left-out tags in results.json and says so once at the end instead."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return tag_scores(labels, logits, tags)
 
 
 def _bce(logits, labels) -> float:
@@ -205,7 +214,7 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
             bar.set_postfix(loss=f"{value:.4f}")
         seconds = time.perf_counter() - started
         logits, labels, _ = distributed.gather(ctx, *predict(core, valid, amp, progress, desc="validate"))
-        scores = tag_scores(labels, logits, data.tags)
+        scores = _scores(labels, logits, data.tags)
         if scheduler is not None:
             scheduler.step(scores.roc_auc)
         record = {"epoch": epoch + 1, "train_loss": distributed.mean(ctx, float(np.mean(losses))),
@@ -245,10 +254,14 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
             results[split] = None
             continue
         logits, labels, rows = distributed.gather(ctx, *predict(core, batches, amp, progress, desc=split))
-        scores = tag_scores(labels, logits, data.tags)
+        scores = _scores(labels, logits, data.tags)
         results[split] = {"roc_auc": scores.roc_auc, "pr_auc": scores.pr_auc, "clips": len(rows),
                           "excluded_tags": scores.excluded}
         arrays.update({f"{split}_logits": logits, f"{split}_labels": labels, f"{split}_rows": rows})
+    for split in ("valid", "test"):
+        if progress and results[split] and results[split]["excluded_tags"]:
+            print(f"{split}: {len(results[split]['excluded_tags'])} tag(s) have a single class in the "
+                  f"{results[split]['clips']} clips and are left out of the macro AUC (see results.json)")
     if ctx.main:
         with replacing(out / "predictions.npz") as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)

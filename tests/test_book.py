@@ -104,7 +104,7 @@ def test_the_built_book_holds_the_table_players_and_figures(smoke_book):
     assert "0.7931" in sweep and "synthetic set (96 clips), smoke profile" in sweep
     assert 'href="sweep/03_base_cnn_L512_S256.html"' in sweep, "the table links each executed copy"
     assert (html / "notebooks" / "sweep" / "03_base_cnn_L512_S256.html").exists()
-    for name in ("01_data", "05_qualitative"):
+    for name in ("01_data", "05_qualitative", "07_beyond"):
         assert "<audio" in pages[name], f"{name} has audio players"
     for name, page in pages.items():
         assert "<img" in page, f"{name} has figures"
@@ -129,7 +129,7 @@ def test_a_failing_chapter_is_named_with_its_cell(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RAWTAG_PROJECT", raising=False)
     lines = []
-    with pytest.raises(book.BookError, match=r"chapter 02_broken failed in cell In \[\d+\] \('raise ValueError.*ValueError: no such clip"):
+    with pytest.raises(book.BookError, match=r"chapter 02_broken failed in cell In \[\d+\] \(.raise ValueError.*ValueError: no such clip"):
         book.run("smoke", out=tmp_path / "executed", log=lines.append)
     assert (tmp_path / "executed" / "01_fine.ipynb").exists()
     assert (tmp_path / "executed" / "02_broken.failed.ipynb").exists()

@@ -94,5 +94,7 @@ def test_train_evaluate_tag_cli(tone_prepared, tmp_path, capsys):
     assert main(["tag", str(tmp_path / "x.wav"), "--run", run, "--top", "2"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 3
     (tmp_path / "bad.mp3").write_bytes(b"nope" * 100)
-    assert main(["tag", str(tmp_path / "bad.mp3"), "--run", run]) == 2
-    assert "cannot decode" in capsys.readouterr().err
+    assert main(["tag", str(tmp_path / "bad.mp3"), str(tmp_path / "x.wav"), "--run", run]) == 2
+    captured = capsys.readouterr()
+    assert "bad.mp3: cannot decode" in captured.err and "1 of 2 file(s) could not be read" in captured.err
+    assert captured.out.startswith(str(tmp_path / "x.wav")), "the readable file is still tagged"

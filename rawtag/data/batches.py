@@ -94,7 +94,8 @@ class Batches:
         x = torch.from_numpy(raw)
         x = (x.pin_memory() if pin else x).to(self.device, non_blocking=pin)
         index = torch.from_numpy(rows)
-        x = x.float() * self.scale[index].to(self.device)[:, None] + self.offset[index].to(self.device)[:, None]
+        x = x.float()  # a new float tensor: Eq. (1) is applied in place, with no temporaries
+        x.mul_(self.scale[index].to(self.device)[:, None]).add_(self.offset[index].to(self.device)[:, None])
         return Batch(as_subclips(x), self.labels[index].to(self.device), rows)
 
     def __iter__(self):

@@ -71,4 +71,4 @@ def describe(model: nn.Module, input_shape=(1, 10, 1, 34950), file=None) -> list
     return rows
 
 
-from . import paper  # noqa: E402,F401  (registers the paper's models)
+from . import beyond, paper  # noqa: E402,F401  (registers the models)

@@ -36,6 +36,8 @@ class FrameCNN(nn.Module):
     """A strided "frame" convolution, then [conv length 8 + max-pool 4 stride 1] pairs, global pooling over
     time, FC 100 and FC K. The base and improved CNNs are two settings of it."""
 
+    front = "strided conv"  # what `self.frames` is, for `describe`
+
     def __init__(self, length: int, stride: int, n_tags: int, first_filters: int, widths: tuple,
                  batch_norm: bool, dropout: float, time_pool: str, clip_pool: str, subclip_samples: int):
         super().__init__()
@@ -79,7 +81,7 @@ class FrameCNN(nn.Module):
         x = x.reshape(batch * subclips, 1, x.shape[-1])
         yield "flatten sub-clips", None, x
         x = self.frames(x)
-        yield f"strided conv {self.length}/{self.stride}", self.frames, x
+        yield f"{self.front} {self.length}/{self.stride}", self.frames, x
         for i, pair in enumerate(self.pairs):
             x = pair(x)
             yield f"conv 8 + max-pool 4 #{i + 1}", pair, x
