@@ -69,6 +69,14 @@ def rank_agreement(ours: dict, paper: dict) -> float:
     return float(spearmanr([ours[k] for k in keys], [paper[k] for k in keys]).statistic)
 
 
+def relative_cost(settings: list[tuple[int, int]], samples: int = 34950) -> dict:
+    """Chapter 04, exercise 2: frames per sub-clip of each (length, stride), relative to the setting with the
+    fewest; the layers above the first do work in proportion to it."""
+    frames = {s: (samples - s[0]) // s[1] + 1 for s in settings}
+    fewest = min(frames.values())
+    return {s: frames[s] / fewest for s in settings}
+
+
 # ---------------------------------------------------------------------------------------- chapter 05
 
 def loss_tag_count_correlation(labels: np.ndarray, logits: np.ndarray) -> float:

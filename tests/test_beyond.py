@@ -78,3 +78,20 @@ def test_new_models_train_one_step():
         loss.backward()
         opt.step()
         assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("name", ["se", "rese"])
+def test_se_and_rese_parameter_counts_by_hand(name):
+    a, k = 4, 50
+    model = build_model(name, n_tags=k, amplify=a)
+    se = lambda c: c * c * a + c * a + c * a * c + c  # noqa: E731  (two FC layers with biases)
+    expected, cin = _conv_bn(1, 128, 3), 128
+    for cout in SAMPLE_WIDTHS:
+        if name == "se":
+            expected += _conv_bn(cin, cout, 3) + se(cout)
+        else:
+            expected += _conv_bn(cin, cout, 3) + _conv_bn(cout, cout, 3) + se(cout)
+            expected += cin * cout + cout if cin != cout else 0  # the 1x1 skip convolution
+        cin = cout
+    expected += (256 + 256 + 512) * 512 + 512 + 2 * 512 + 512 * k + k
+    assert count_parameters(model) == expected

@@ -82,3 +82,20 @@ def test_leave_one_out_settings_build_and_lr_drops():
         assert model is not None, name
     history = {"epochs": [{"epoch": e, "lr": lr} for e, lr in enumerate([0.01, 0.01, 0.002, 0.002, 0.0004], 1)]}
     assert exercises.lr_drops(history) == [3, 5]
+
+
+def test_relative_cost_follows_frames():
+    cost = exercises.relative_cost([(1024, 1024), (512, 256), (256, 256)])
+    assert cost[(1024, 1024)] == 1.0
+    assert cost[(256, 256)] == pytest.approx(136 / 34)  # 136 frames against 34
+    assert cost[(512, 256)] == pytest.approx(135 / 34)
+
+
+def test_receptive_field_and_filter_peaks():
+    sample_level = [(3, 3)] + [(3, 1), (3, 3)] * 9
+    assert exercises.receptive_field(sample_level) == (3 ** 10 + 2 * sum(3 ** k for k in range(1, 10)), 3 ** 10)
+    assert exercises.receptive_field([(256, 256), (8, 1), (4, 1), (8, 1), (4, 1)]) == (256 * 21, 256)
+    t = np.arange(64)
+    weights = np.stack([np.sin(2 * np.pi * f * t / 12000) * np.hanning(64) for f in (500, 3000)])[:, None]
+    peaks = exercises.filter_peak_frequencies(weights, 12000)
+    assert abs(peaks[0] - 500) < 60 and abs(peaks[1] - 3000) < 60
