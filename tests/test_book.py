@@ -107,6 +107,8 @@ def test_the_built_book_holds_the_table_players_and_figures(smoke_book):
     for name in ("01_data", "05_qualitative", "07_beyond"):
         assert "<audio" in pages[name], f"{name} has audio players"
     for name, page in pages.items():
+        titles = re.findall(r'<h1>[^<]*<a class="headerlink"', page)  # the content's, not the theme's header
+        assert len(titles) == 1, f"{name} has one title; its prose renders as paragraphs, not headings"
         assert "<img" in page, f"{name} has figures"
         assert "{glue:" not in page, f"{name} has an unresolved glue role"
     assert "colab.research.google.com/github/rawtag/rawtag/blob/main/notebooks/03_base_cnn.ipynb" in pages[
