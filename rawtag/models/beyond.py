@@ -164,7 +164,11 @@ class LogMel(nn.Module):
 
     def __init__(self, sample_rate: int, n_fft: int, hop: int, n_mels: int, compression: float):
         super().__init__()
-        import librosa
+        try:
+            import librosa
+        except ImportError as e:
+            raise ImportError("melcnn builds its mel filterbank with librosa: pip install librosa "
+                              "(or rawtag[book])") from e
 
         filters = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmax=sample_rate / 2)
         self.register_buffer("filters", torch.from_numpy(filters.astype(np.float32)), persistent=False)
