@@ -77,30 +77,49 @@ def run(profile: str = "quick", only: list[str] | None = None, out: str | os.Pat
     return times
 
 
-def _execute(chosen: list[Path], out: Path, params: dict, kernel: str, log) -> dict:
+def _papermill(chapter: Path, target: Path, parameters: dict, kernel: str, edit=None) -> None:
+    """Execute `chapter` into `target` with papermill, in `target`'s folder. The copy is written as
+    NAME.running.ipynb and renamed when done (after `edit(notebook)`, if given); a failed run is kept as
+    NAME.failed.ipynb with its traceback and the PapermillExecutionError re-raised."""
+    import nbformat
     import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    running, failed = (target.with_name(f"{target.stem}.{state}.ipynb") for state in ("running", "failed"))
+    for stale in (target, failed):
+        stale.unlink(missing_ok=True)
+    try:
+        papermill.execute_notebook(str(chapter), str(running), parameters=parameters, kernel_name=kernel,
+                                   cwd=str(target.parent), progress_bar=False, log_output=False)
+    except PapermillExecutionError:
+        os.replace(running, failed)
+        raise
+    except BaseException:
+        running.unlink(missing_ok=True)
+        raise
+    if edit is not None:
+        nb = nbformat.read(running, as_version=4)
+        edit(nb)
+        nbformat.write(nb, running)
+    os.replace(running, target)
+
+
+def _execute(chosen: list[Path], out: Path, params: dict, kernel: str, log) -> dict:
     from papermill.exceptions import PapermillExecutionError
 
     times = {}
     for chapter in chosen:
-        target, running = out / chapter.name, out / f"{chapter.stem}.running.ipynb"
-        failed = out / f"{chapter.stem}.failed.ipynb"
-        for stale in (target, failed):
-            stale.unlink(missing_ok=True)
+        target = out / chapter.name
         started = time.perf_counter()
         try:
-            papermill.execute_notebook(str(chapter), str(running), parameters=params, kernel_name=kernel,
-                                       cwd=str(out), progress_bar=False, log_output=False)
+            _papermill(chapter, target, params, kernel)
         except PapermillExecutionError as e:
-            os.replace(running, failed)
             first_line = next((line for line in e.source.splitlines() if line.strip()), "")
             error = e.evalue.strip().splitlines()[-1] if e.evalue.strip() else ""
             raise BookError(f"chapter {chapter.stem} failed in cell In [{e.exec_count}] ({first_line.strip()!r}): "
-                            f"{e.ename}: {error}; the executed copy with the traceback is {failed}") from None
-        except BaseException:
-            running.unlink(missing_ok=True)
-            raise
-        os.replace(running, target)
+                            f"{e.ename}: {error}; the executed copy with the traceback is "
+                            f"{out / (chapter.stem + '.failed.ipynb')}") from None
         times[chapter.stem] = time.perf_counter() - started
         log(f"{chapter.stem:<24} {times[chapter.stem]:7.1f} s   -> {target}")
     return times
@@ -151,30 +170,17 @@ def run_variant(chapter: str | os.PathLike, out: str | os.PathLike, title: str, 
     """Execute `chapter` with `parameters` into `out` and give the copy its own title (its first heading
     is demoted), so a book can hold several runs of one chapter. Chapter 04 runs chapter 03 this way."""
     import nbformat
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
 
     out, chapter = Path(out), Path(chapter)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    running = out.with_name(out.stem + ".running.ipynb")
-    try:
-        papermill.execute_notebook(str(chapter), str(running), parameters=parameters, kernel_name=kernel,
-                                   cwd=str(out.parent), progress_bar=False)
-    except PapermillExecutionError:
-        os.replace(running, out.with_name(out.stem + ".failed.ipynb"))
-        raise
-    except BaseException:
-        running.unlink(missing_ok=True)
-        raise
-    nb = nbformat.read(running, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "markdown" and cell.source.startswith("# "):
-            cell.source = "#" + cell.source
-            break
     shown = ", ".join(f"{k}={v!r}" for k, v in parameters.items() if k not in ("data_root", "runs_root"))
-    intro = nbformat.v4.new_markdown_cell(f"# {title}\n\n`{chapter.stem}` executed by papermill with {shown}.")
-    intro.id = "variant-title"
-    nb.cells.insert(0, intro)
-    nbformat.write(nb, running)
-    os.replace(running, out)
+
+    def retitle(nb):
+        heading = next((c for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("# ")), None)
+        if heading is not None:
+            heading.source = "#" + heading.source
+        intro = nbformat.v4.new_markdown_cell(f"# {title}\n\n`{chapter.stem}` executed by papermill with {shown}.")
+        intro.id = "variant-title"
+        nb.cells.insert(0, intro)
+
+    _papermill(chapter, out, parameters, kernel, edit=retitle)
     return out
