@@ -78,7 +78,7 @@ def run_one(method: str, model_name: str, length: int, stride: int, prepared: Pa
                 epoch += 1
 
         def evaluate():
-            return len(predict(core, valid, amp=cuda)[2])
+            return len(predict(core, valid)[2])
     else:
         model, loss_fn = nn.Sequential(core, nn.Sigmoid()), nn.BCELoss()
 

@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from .profiles import PRECISIONS
+
 
 def _positive(text: str) -> int:
     value = int(text)
@@ -56,12 +58,15 @@ def cmd_train(a):
                                 ("clip_pool", a.clip_pool)) if v is not None}
     cfg = train_config(a.profile, a.model, params, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
                        seed=a.seed, normalization=a.normalization, max_train_clips=a.max_train_clips,
-                       max_eval_clips=a.max_eval_clips, log_every=a.log_every, device=a.device)
+                       max_eval_clips=a.max_eval_clips, log_every=a.log_every, device=a.device,
+                       precision=a.precision)
     results = fit(a.data, a.out, cfg)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
         return
-    print(f"{a.out}: best epoch {results['best_epoch']}; valid ROC-AUC {results['valid']['roc_auc']:.4f} "
-          f"PR-AUC {results['valid']['pr_auc']:.4f}" + (
+    last = results["valid_last_epoch"]
+    print(f"{a.out}: valid ROC-AUC {last['roc_auc']:.4f} at the last epoch ({last['epoch']}), "
+          f"{results['valid']['roc_auc']:.4f} at the best epoch ({results['best_epoch']}, chosen on validation: "
+          f"optimistic); valid PR-AUC {results['valid']['pr_auc']:.4f}" + (
               f"; test ROC-AUC {results['test']['roc_auc']:.4f} PR-AUC {results['test']['pr_auc']:.4f}"
               if results.get("test") else ""))
 
@@ -106,6 +111,8 @@ def cmd_book(a):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .data.mtat import SCHEMES
+
     p = argparse.ArgumentParser(prog="rawtag", description="End-to-end music auto-tagging from raw audio.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -124,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("splits", help="write the top-K tags and the train/valid/test clip lists as JSON")
     s.add_argument("--annotations", required=True)
-    s.add_argument("--scheme", choices=["folder", "won"], default="folder")
+    s.add_argument("--scheme", choices=SCHEMES, default="folder")
     s.add_argument("--top-k", type=_positive, default=50)
     s.add_argument("--json", required=True)
     s.set_defaults(handler=cmd_splits)
@@ -132,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("prepare", help="decode audio once into an int16 memmap, labels and a manifest")
     s.add_argument("--source", required=True, help="folder with annotations_final.csv and folders 0-f")
     s.add_argument("--out", required=True)
-    s.add_argument("--scheme", choices=["folder", "won"], default="folder")
+    s.add_argument("--scheme", choices=SCHEMES, default="folder")
     s.add_argument("--top-k", type=_positive, default=50)
     s.add_argument("--workers", type=_positive, default=None)
     s.set_defaults(handler=cmd_prepare)
@@ -154,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-eval-clips", type=_positive)
     s.add_argument("--log-every", type=_positive, help="log the training loss every N iterations")
     s.add_argument("--device", default="auto")
+    s.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32 (TF32 matmuls on GPUs) or bf16 (bfloat16 autocast), recorded in config.json")
     s.add_argument("--out", required=True, help="the run folder")
     s.set_defaults(handler=cmd_train)
 

@@ -5,10 +5,20 @@ chapter with its time; a failing chapter stops the run with its name, cell and e
 copy (with the traceback) is kept as `NAME.failed.ipynb`, never under the chapter's own name. `build`
 copies the top-level `_config.yml`, `_toc.yml` and `book/` pages beside the executed chapters and builds
 `_build/html`. The README shows both; `rawtag book run|build` calls them.
+
+Every executed copy (chapters and `run_variant` copies alike) is tidied for readers by `tidy`: papermill's
+injected parameters, the install cell and glue-only cells are tagged `remove-cell`, long logs
+`hide-output`; the machine's paths become project-relative and kernel log lines and Python warnings are
+taken out of the outputs (and listed in the notebook's `rawtag.tidy` metadata, and by `run`, so they can
+be fixed where they start). Kernels are started with CurveZMQ keys where jupyter_client and ipykernel
+can (no "running over TCP without encryption" warning). The module is also a Sphinx extension
+(`_config.yml` names it) that serves MathJax from the built book, so maths renders offline.
 """
 from __future__ import annotations
 
+import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +28,7 @@ from pathlib import Path
 from .workspace import locate, project_root
 
 EXECUTED = "_build/executed"
+HIDE_OUTPUT_LINES = 12  # a cell printing more lines than this (training logs) shows them behind a toggle
 
 
 class BookError(RuntimeError):
@@ -77,10 +88,11 @@ def run(profile: str = "quick", only: list[str] | None = None, out: str | os.Pat
     return times
 
 
-def _papermill(chapter: Path, target: Path, parameters: dict, kernel: str, edit=None) -> None:
+def _papermill(chapter: Path, target: Path, parameters: dict, kernel: str, edit=None) -> list[str]:
     """Execute `chapter` into `target` with papermill, in `target`'s folder. The copy is written as
-    NAME.running.ipynb and renamed when done (after `edit(notebook)`, if given); a failed run is kept as
-    NAME.failed.ipynb with its traceback and the PapermillExecutionError re-raised."""
+    NAME.running.ipynb, tidied for the book (`tidy`; its notes are returned), given to `edit(notebook)` if
+    any, and renamed when done; a failed run is kept as NAME.failed.ipynb, untouched, with its traceback,
+    and the PapermillExecutionError re-raised."""
     import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -91,18 +103,196 @@ def _papermill(chapter: Path, target: Path, parameters: dict, kernel: str, edit=
         stale.unlink(missing_ok=True)
     try:
         papermill.execute_notebook(str(chapter), str(running), parameters=parameters, kernel_name=kernel,
-                                   cwd=str(target.parent), progress_bar=False, log_output=False)
+                                   cwd=str(target.parent), progress_bar=False, log_output=False,
+                                   **_engine_options())
     except PapermillExecutionError:
         os.replace(running, failed)
         raise
     except BaseException:
         running.unlink(missing_ok=True)
         raise
+    nb = nbformat.read(running, as_version=4)
+    notes = tidy(nb, machine_paths(parameters, target.parent))
     if edit is not None:
-        nb = nbformat.read(running, as_version=4)
         edit(nb)
-        nbformat.write(nb, running)
+    nbformat.write(nb, running)
     os.replace(running, target)
+    return notes
+
+
+def _engine_options() -> dict:
+    """Options for papermill's engine (nbclient): start kernels with CurveZMQ keys provisioned by the
+    kernel manager where jupyter_client (8.10+) and pyzmq support it and the kernelspec declares it
+    (ipykernel 7), which also stops ipykernel 7 from warning that it "is running over TCP without
+    encryption" (a warning that reaches chapter outputs when a chapter runs another one, as 04 does)."""
+    try:
+        import zmq
+        from jupyter_client.manager import KernelManager
+        from traitlets.config import Config
+    except ImportError:
+        return {}
+    if "transport_encryption" not in KernelManager.class_trait_names() or not zmq.has("curve"):
+        return {}
+    return {"config": Config({"KernelManager": {"transport_encryption": "auto"}})}
+
+
+# ---- tidying executed notebooks for readers ---------------------------------------------------------
+
+_KERNEL_LOG = re.compile(r"^\[(?:IPKernelApp|KernelApp|ZMQTerminalIPythonApp)\] [A-Z]+ \|.*(?:\n|$)", re.M)
+_WARNING_LINE = re.compile(r"^.*:\d+: (?:[A-Z]\w*)?Warning: ")
+_CELL_FILE = re.compile(r"/tmp/ipykernel_\d+/\d+\.py")
+_TEXT_MIMES = ("text/plain", "text/html", "text/markdown", "text/latex")
+
+
+def machine_paths(parameters: dict, cwd: str | os.PathLike) -> list[tuple[str, str]]:
+    """(absolute path, what a reader sees instead) for the paths of this machine a chapter may print: the
+    project root becomes relative (`runs/...`), folders outside it given as parameters (data_root,
+    runs_root) or as the working folder become their own name, and the home folder `~`. Longest first."""
+    from .workspace import project_root
+
+    root = project_root()
+    places = [(value, None) for key, value in parameters.items()
+              if key.endswith("_root") and isinstance(value, str) and os.path.isabs(value)]
+    places.append((str(cwd), None))
+    pairs = {}
+    for place, _ in places:
+        for path in {Path(place), Path(place).resolve()}:
+            if root is not None and (path == root or root in path.parents):
+                continue  # the project root's rule covers it
+            pairs[str(path)] = path.name
+    if root is not None:
+        for path in {root, root.resolve()}:
+            pairs[str(path)] = ""
+    home = Path.home()
+    if str(home) not in ("/", ""):
+        pairs.setdefault(str(home), "~")
+    return sorted(((p, label) for p, label in pairs.items() if p not in ("/", "")), key=lambda x: -len(x[0]))
+
+
+def relative_paths(text: str, pairs: list[tuple[str, str]]) -> str:
+    """`text` with each absolute path of `pairs` replaced by its reader's form (see `machine_paths`)."""
+    for path, label in pairs:
+        if path not in text:
+            continue
+        escaped = re.escape(path)
+        text = re.sub(escaped + r"/", (label + "/") if label else "", text)
+        text = re.sub(escaped + r"(?![\w-]|\.\w)", label or ".", text)
+    return _CELL_FILE.sub("<cell>", text)
+
+
+def _strip_warnings(text: str) -> tuple[str, list[str]]:
+    """`text` (a stderr stream) without kernel log lines and Python warnings (`file:line: XWarning: message`
+    and the indented source line under it); returns the text and the warnings' first lines."""
+    found = [m.group(0).strip() for m in _KERNEL_LOG.finditer(text)]
+    text = _KERNEL_LOG.sub("", text)
+    kept, skipping = [], False
+    for line in text.splitlines(keepends=True):
+        if _WARNING_LINE.match(line):
+            found.append(line.strip())
+            skipping = True
+            continue
+        if skipping and line.startswith(("  ", "\t")):
+            continue
+        skipping = False
+        kept.append(line)
+    return "".join(kept), found
+
+
+def _installs_rawtag(source: str) -> bool:
+    return "rawtag" in source and re.search(r"^\s*[%!]\s*pip\s+install\b", source, re.M) is not None
+
+
+def _glue_only(source: str) -> bool:
+    """Whether every statement of `source` is a `show.glue(...)` (or `glue(...)`) call."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+
+    def is_glue(node):
+        func = node.value.func if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) else None
+        return (isinstance(func, ast.Attribute) and func.attr == "glue") or (
+            isinstance(func, ast.Name) and func.id == "glue")
+
+    return bool(body) and all(is_glue(node) for node in body)
+
+
+def _tag(cell, tag: str) -> None:
+    tags = cell.metadata.setdefault("tags", [])
+    if tag not in tags:
+        tags.append(tag)
+
+
+def _relative_everywhere(value, pairs):
+    if isinstance(value, str):
+        return relative_paths(value, pairs)
+    if isinstance(value, list):
+        return [_relative_everywhere(v, pairs) for v in value]
+    if isinstance(value, dict):
+        return type(value)((k, _relative_everywhere(v, pairs)) for k, v in value.items())
+    return value
+
+
+def tidy(nb, pairs: list[tuple[str, str]] = ()) -> list[str]:
+    """Make an executed notebook read well in the book, in place; returns notes on what it took out.
+
+    - papermill's `injected-parameters` cell, the cell that `%pip install`s rawtag, and cells holding only
+      `show.glue(...)` calls are tagged `remove-cell` (myst-nb still reads the glued values);
+    - a cell printing more than HIDE_OUTPUT_LINES lines (training logs) is tagged `hide-output`, unless it
+      also shows figures or tables, which would then be hidden too;
+    - the machine's paths (`pairs`, see `machine_paths`) become what a reader can use, in outputs, in the
+      injected cell and in papermill's metadata;
+    - kernel log lines and Python warnings are taken out of stderr; the notes name them, with the cell,
+      and are kept in `nb.metadata.rawtag.tidy` too."""
+    notes = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = cell.metadata.get("tags", [])
+        first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
+        where = f"In [{cell.get('execution_count') or ' '}] {first[:60]!r}"
+        if "injected-parameters" in tags:
+            _tag(cell, "remove-cell")
+            cell.source = relative_paths(cell.source, pairs)
+        elif _installs_rawtag(cell.source) or _glue_only(cell.source):
+            _tag(cell, "remove-cell")
+        outputs, stream_lines, rich = [], 0, False
+        for out in cell.get("outputs", []):
+            kind = out.get("output_type")
+            if kind == "stream":
+                text = out.text if isinstance(out.text, str) else "".join(out.text)
+                if out.get("name") == "stderr":
+                    text, found = _strip_warnings(text)
+                    notes += [f"{where}: {line}" for line in found]
+                if relative_paths(text, pairs) != text:
+                    notes.append(f"{where}: printed a path of this machine")
+                    text = relative_paths(text, pairs)
+                if not text:
+                    continue
+                out.text = text
+                stream_lines += text.count("\n") + (not text.endswith("\n"))
+            elif kind in ("display_data", "execute_result"):
+                data = out.get("data", {})
+                rich = rich or any(m.startswith("image/") or m in ("text/html", "text/markdown") for m in data)
+                for mime in _TEXT_MIMES:
+                    if mime in data:
+                        value = data[mime] if isinstance(data[mime], str) else "".join(data[mime])
+                        if relative_paths(value, pairs) != value:
+                            notes.append(f"{where}: showed a path of this machine ({mime})")
+                            data[mime] = relative_paths(value, pairs)
+            elif kind == "error":
+                out.evalue = relative_paths(out.evalue, pairs)
+                out.traceback = [relative_paths(line, pairs) for line in out.traceback]
+            outputs.append(out)
+        if "outputs" in cell:
+            cell.outputs = outputs
+        if stream_lines > HIDE_OUTPUT_LINES and not rich and "remove-cell" not in cell.metadata.get("tags", []):
+            _tag(cell, "hide-output")
+    if "papermill" in nb.metadata:
+        nb.metadata["papermill"] = _relative_everywhere(nb.metadata["papermill"], pairs)
+    notes = list(dict.fromkeys(notes))  # once each (a chapter running others repeats their warnings)
+    nb.metadata.setdefault("rawtag", {})["tidy"] = notes
+    return notes
 
 
 def _execute(chosen: list[Path], out: Path, params: dict, kernel: str, log) -> dict:
@@ -113,7 +303,7 @@ def _execute(chosen: list[Path], out: Path, params: dict, kernel: str, log) -> d
         target = out / chapter.name
         started = time.perf_counter()
         try:
-            _papermill(chapter, target, params, kernel)
+            notes = _papermill(chapter, target, params, kernel)
         except PapermillExecutionError as e:
             first_line = next((line for line in e.source.splitlines() if line.strip()), "")
             error = e.evalue.strip().splitlines()[-1] if e.evalue.strip() else ""
@@ -122,6 +312,8 @@ def _execute(chosen: list[Path], out: Path, params: dict, kernel: str, log) -> d
                             f"{out / (chapter.stem + '.failed.ipynb')}") from None
         times[chapter.stem] = time.perf_counter() - started
         log(f"{chapter.stem:<24} {times[chapter.stem]:7.1f} s   -> {target}")
+        for note in notes:
+            log(f"    tidied: {note}")
     return times
 
 
@@ -184,3 +376,59 @@ def run_variant(chapter: str | os.PathLike, out: str | os.PathLike, title: str, 
 
     _papermill(chapter, out, parameters, kernel, edit=retitle)
     return out
+
+
+# ---- Sphinx extension: MathJax served from the built book ---------------------------------------------
+
+MATHJAX_PACKAGE = "sphinx-mathjax-offline"  # MathJax 3.2 as files in a Python package (see pyproject.toml)
+MATHJAX_PATH = "mathjax/tex-svg.js"  # under the book's _static; SVG output needs no web fonts
+MATHJAX_FILES = ("tex-svg.js", "input/tex/extensions")  # the component, and the TeX packages it may autoload
+
+
+def mathjax_source() -> Path:
+    """The folder of MathJax's files installed by the `sphinx-mathjax-offline` package."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        dist = distribution(MATHJAX_PACKAGE)
+    except PackageNotFoundError:
+        raise BookError(f"the book serves MathJax itself (no CDN): pip install {MATHJAX_PACKAGE} "
+                        f"(it is in rawtag's [book] extra)") from None
+    folder = Path(dist.locate_file(f"{MATHJAX_PACKAGE}/static/mathjax"))
+    if not (folder / MATHJAX_FILES[0]).exists():
+        raise BookError(f"{MATHJAX_PACKAGE} is installed but has no {folder / MATHJAX_FILES[0]}")
+    return folder
+
+
+def copy_mathjax(static: Path) -> Path:
+    """Copy the MathJax files the book needs into `static/mathjax` (2.7 MB); returns the script's path."""
+    source, target = mathjax_source(), static / Path(MATHJAX_PATH).parent
+    for name in MATHJAX_FILES:
+        if (source / name).is_dir():
+            shutil.copytree(source / name, target / name, dirs_exist_ok=True)
+        else:
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / name, target / name)
+    return static / MATHJAX_PATH
+
+
+def setup(app):
+    """Sphinx extension (`_config.yml`: `sphinx: extra_extensions: [rawtag.book]`): pages load MathJax from
+    `_static/mathjax/tex-svg.js`, copied there from the installed package, instead of a CDN, so the book's
+    maths renders offline. A `mathjax_path` set explicitly to a local file is left alone."""
+
+    def local_mathjax(app, config):
+        if "://" in str(config.mathjax_path) or str(config.mathjax_path).startswith("//"):
+            mathjax_source()  # fail at the start of the build, not at its end
+            config.mathjax_path = MATHJAX_PATH
+
+    def put_in_place(app, exception):
+        if exception is None and app.builder.format == "html" and config_is_ours(app.config):
+            copy_mathjax(Path(app.outdir) / "_static")
+
+    def config_is_ours(config):
+        return config.mathjax_path == MATHJAX_PATH
+
+    app.connect("config-inited", local_mathjax)
+    app.connect("build-finished", put_in_place)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

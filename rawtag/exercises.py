@@ -37,10 +37,23 @@ def minmax_by_hand(clip: np.ndarray) -> np.ndarray:
 
 
 def seed_spread(workspace, seeds=(0, 1, 2), **settings) -> tuple[float, float, list]:
-    """Chapter 02, exercise 2: mean and standard deviation (ddof=1) of the validation ROC-AUC of the base
+    """Chapter 02, exercise 3: mean and standard deviation (ddof=1) of the validation ROC-AUC of the base
     CNN trained with each seed; returns (mean, std, AUCs)."""
     aucs = [workspace.train("base", seed=s, progress=False, **settings)[1]["valid"]["roc_auc"] for s in seeds]
     return float(np.mean(aucs)), float(np.std(aucs, ddof=1)), aucs
+
+
+def level_tags_auc(run_a, run_b, tags=("loud", "quiet")) -> dict:
+    """Chapter 02, exercise 2: validation ROC-AUC of `tags` and the macro mean, for two `Run`s (e.g. the
+    `dataset` and the `clip` normalization): {name: (AUC of run_a, AUC of run_b)}."""
+    from .metrics import tag_scores
+
+    names = run_a.config["tags"]
+    a = tag_scores(run_a.labels(), run_a.logits(), names)
+    b = tag_scores(run_b.labels(), run_b.logits(), names)
+    out = {t: (round(a.per_tag_roc[t], 4), round(b.per_tag_roc[t], 4)) for t in tags if t in names}
+    out["macro"] = (round(a.roc_auc, 4), round(b.roc_auc, 4))
+    return out
 
 
 # ---------------------------------------------------------------------------------------- chapter 03
@@ -54,23 +67,41 @@ def frames_after_each_stage(length: int, stride: int, pairs: int = 2, samples: i
 
 
 def base_parameters(length: int, n_tags: int = 50) -> dict:
-    """Chapter 03, exercise 2: the base CNN's parameters per layer (weights + biases), by hand."""
+    """Chapter 03, exercise 3: the base CNN's parameters per layer (weights + biases), by hand."""
     return {"strided conv": length * 1 + 1, "conv 1": 1 * 32 * 8 + 32, "conv 2": 32 * 32 * 8 + 32,
             "FC 100": 32 * 100 + 100, "FC K": 100 * n_tags + n_tags}
+
+
+def confident_mistake_losses(logit: float = 40.0) -> dict:
+    """Chapter 03, exercise 4: the loss of `logit` for a negative label, from logits (stable) and through a
+    float32 sigmoid + BCELoss (the sigmoid rounds to 1, and PyTorch clamps log(0) at -100)."""
+    import torch
+
+    z, y = torch.tensor([logit], dtype=torch.float32), torch.zeros(1)
+    return {"BCEWithLogitsLoss": float(torch.nn.functional.binary_cross_entropy_with_logits(z, y)),
+            "Sigmoid + BCELoss": float(torch.nn.functional.binary_cross_entropy(torch.sigmoid(z), y))}
 
 
 # ---------------------------------------------------------------------------------------- chapter 04
 
 def rank_agreement(ours: dict, paper: dict) -> float:
-    """Chapter 04, exercise 1: Spearman's rank correlation over the settings both dicts hold."""
+    """Chapter 04, exercise 2: Spearman's rank correlation over the settings both dicts hold."""
     from scipy.stats import spearmanr
 
     keys = [k for k in ours if k in paper]
     return float(spearmanr([ours[k] for k in keys], [paper[k] for k in keys]).statistic)
 
 
+def perfect_rank_p_value(n: int) -> float:
+    """Chapter 04, exercise 2: the two-sided p-value of a perfect rank agreement (rho = +-1) between n
+    settings under chance: 2 orderings of the n! are perfect."""
+    import math
+
+    return 2 / math.factorial(n)
+
+
 def relative_cost(settings: list[tuple[int, int]], samples: int = 34950) -> dict:
-    """Chapter 04, exercise 2: frames per sub-clip of each (length, stride), relative to the setting with the
+    """Chapter 04, exercise 3: frames per sub-clip of each (length, stride), relative to the setting with the
     fewest; the layers above the first do work in proportion to it."""
     frames = {s: (samples - s[0]) // s[1] + 1 for s in settings}
     fewest = min(frames.values())

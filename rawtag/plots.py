@@ -7,8 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
-PAPER_COLORS = {(1024, 1024): "gold", (1024, 512): "darkorange", (512, 512): "red", (512, 256): "green",
-                (256, 256): "blue"}  # the paper's Fig. 4 legend
+# The paper's Fig. 4 legend, one colour per (length, stride) setting of the first layer, in the paper's order.
+# The paper draws 1024/1024 in yellow, unreadable on white: brown stands in for it. Orange, red, green and
+# blue are the paper's own for 1024/512, 512/512, 512/256 and 256/256.
+PAPER_COLORS = {(1024, 1024): "tab:brown", (1024, 512): "tab:orange", (512, 512): "tab:red",
+                (512, 256): "tab:green", (256, 256): "tab:blue"}
+# Runs whose label has no paper colour take these in turn (no yellow: it cannot be read on white).
+PALETTE = ("tab:blue", "tab:red", "tab:green", "tab:purple", "tab:brown", "tab:orange", "tab:pink",
+           "tab:gray", "black", "tab:cyan")
 
 
 def _figure(width=8.0, height=3.2, **kw):
@@ -89,57 +95,298 @@ def clip_ranges(rowstats: np.ndarray, rows: np.ndarray, title: str):
     return fig
 
 
-def _label_color(label):
-    return PAPER_COLORS.get(label) if isinstance(label, tuple) else None
-
-
-def epoch_curves(histories: dict, title: str, key: str = "valid_roc_auc", ylabel: str = "validation ROC-AUC"):
-    """A per-epoch quantity (default validation ROC-AUC, the paper's Figs. 2 and 6) of several runs.
-    Keys of `histories` are legend labels; a (length, stride) tuple gets the paper's Fig. 4 colour."""
-    fig, ax = _figure(7, 3.4)
-    for label, history in histories.items():
-        epochs = [e["epoch"] for e in history["epochs"]]
-        ax.plot(epochs, [e[key] for e in history["epochs"]], marker="o", markersize=3,
-                label=_legend(label), color=_label_color(label))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    return fig
-
-
-def loss_curves(histories: dict, title: str):
-    """Training loss averaged over every N iterations (the paper's Figs. 3 and 7), several runs."""
-    fig, ax = _figure(7, 3.4)
-    for label, history in histories.items():
-        its = history["iterations"]
-        ax.plot([i["iteration"] for i in its], [i["loss"] for i in its], linewidth=1, label=_legend(label),
-                color=_label_color(label))
-    ax.set_xlabel("iteration (mini-batch)")
-    ax.set_ylabel("training BCE loss")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    return fig
-
-
 def _legend(label) -> str:
     return f"length {label[0]}, stride {label[1]}" if isinstance(label, tuple) else str(label)
 
 
-def per_tag_auc(per_tag: dict, title: str):
-    """Per-tag ROC-AUC bars, best first (tags that could not be scored are left out). Chapter 05."""
-    items = sorted(((t, v) for t, v in per_tag.items() if not np.isnan(v)), key=lambda tv: -tv[1])
-    fig, ax = _figure(10, 3.2)
-    ax.bar(range(len(items)), [v for _, v in items], color="tab:green")
-    ax.axhline(0.5, color="gray", linestyle="--", linewidth=0.8, label="chance")
-    ax.set_xticks(range(len(items)), [t for t, _ in items], rotation=90, fontsize=7)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("ROC-AUC")
+def _color(label, i: int) -> str:
+    """The paper's Fig. 4 colour for a (length, stride) label, else the i-th colour of PALETTE."""
+    return PAPER_COLORS.get(label, PALETTE[i % len(PALETTE)])
+
+
+def _runs(value) -> list:
+    """One history, or a list of histories of runs that differ only in their seed."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _mean_band(ax, x, ys, color, label, bands=True, **kw):
+    """The mean over seeds (rows of `ys`) as a line; with several seeds, a shaded min-max band."""
+    ys = np.asarray(ys, np.float64)
+    if len(ys) > 1:
+        label += f" (mean of {len(ys)} seeds{', band: range' if bands else ''})"
+    ax.plot(x, ys.mean(axis=0), color=color, label=label, **kw)
+    if len(ys) > 1 and bands:
+        ax.fill_between(x, ys.min(axis=0), ys.max(axis=0), color=color, alpha=0.2, linewidth=0)
+
+
+def _finish(ax, title, xlabel, ylabel):
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+
+
+def epoch_curves(histories: dict, title: str, key: str = "valid_roc_auc", ylabel: str = "validation ROC-AUC",
+                 bands: bool = True, reference: dict | None = None):
+    """A per-epoch quantity (default validation ROC-AUC, the paper's Figs. 2 and 6) of several runs.
+    Chapters 02, 03, 04 and 06.
+
+    `histories` maps a legend label to a history (`rawtag.train` writes {"epochs": [{"epoch", key, ...}]})
+    or to a list of histories of seeds: their mean per epoch is drawn, with the min-max band over seeds
+    when `bands`. A (length, stride) label gets the paper's Fig. 4 colour (PAPER_COLORS). `reference` maps
+    labels to values drawn as dashed horizontal lines (e.g. the paper's Table 1).
+    """
+    fig, ax = _figure(7, 3.4)
+    for i, (label, runs) in enumerate(histories.items()):
+        tables = [{e["epoch"]: e[key] for e in h["epochs"]} for h in _runs(runs)]
+        epochs = sorted(set.intersection(*map(set, tables)))
+        _mean_band(ax, epochs, [[t[e] for e in epochs] for t in tables], _color(label, i), _legend(label),
+                   bands, marker="o" if len(epochs) <= 30 else None, markersize=3)
+    for label, value in (reference or {}).items():
+        ax.axhline(value, color=PAPER_COLORS.get(label, "gray"), linestyle="--", linewidth=1,
+                   label=f"{_legend(label)} = {value:.4f}")
+    _finish(ax, title, "epoch", ylabel)
+    return fig
+
+
+def _moving_average(y, k: int):
+    """Centred moving average of k points; near the ends, the mean of the points that exist."""
+    y, k = np.asarray(y, np.float64), max(1, min(int(k), len(y)))
+    ones = np.ones(k)
+    return np.convolve(y, ones, "same") / np.convolve(np.ones(len(y)), ones, "same")
+
+
+def loss_curves(histories: dict, title: str, smooth: int = 5):
+    """The training loss logged every few iterations (the paper's Figs. 3 and 7) of several runs, against
+    epochs: a centred moving average of `smooth` logged points, the raw values faint behind it.
+    Chapters 03, 04 and 06.
+
+    `histories` as for `epoch_curves` (a history or a list of seeds' histories per label); each history's
+    "iterations" holds {"iteration", "epoch", "loss"}. An iteration's position in epochs is iteration / N,
+    N = the iterations per epoch read from the data (the largest iteration / epoch ratio logged).
+    """
+    fig, ax = _figure(7, 3.4)
+    for i, (label, runs) in enumerate(histories.items()):
+        logs = [h["iterations"] for h in _runs(runs)]
+        n = min(map(len, logs))
+        if n == 0:
+            continue
+        per_epoch = max(r["iteration"] / r["epoch"] for r in logs[0])
+        x = np.array([r["iteration"] for r in logs[0][:n]]) / per_epoch
+        raw = np.array([[r["loss"] for r in log[:n]] for log in logs])
+        color = _color(label, i)
+        if smooth > 1:
+            ax.plot(x, raw.mean(axis=0), color=color, alpha=0.25, linewidth=0.8)
+        _mean_band(ax, x, [_moving_average(r, smooth) for r in raw], color, _legend(label), linewidth=1.4)
+    what = f"moving average of {smooth} logged points" if smooth > 1 else "as logged"
+    _finish(ax, title, "epoch", f"training BCE loss\n({what})")
+    return fig
+
+
+def _mark_thresholds(ax, xs, ys, thresholds):
+    """Write each point's score threshold beside it (for worked examples with a handful of clips)."""
+    for x, y, t in zip(xs, ys, thresholds):
+        if np.isfinite(t):
+            left = x < 0.5
+            ax.annotate(f"≥{t:.2g}", (x, y), textcoords="offset points", xytext=(5 if left else -5, -11),
+                        ha="left" if left else "right", fontsize=7, color="dimgray")
+
+
+def _one_tag(y_true, scores):
+    y_true, scores = np.asarray(y_true).astype(int).ravel(), np.asarray(scores, np.float64).ravel()
+    if len(set(y_true)) != 2:
+        raise ValueError("a ROC or PR curve needs both positive and negative clips of the tag")
+    return y_true, scores, len(y_true) <= 20
+
+
+def roc_curve(y_true, scores, title: str, label: str = ""):
+    """The ROC curve of ONE tag over clips (1-D arrays of 0/1 and scores), its AUC (scikit-learn) in the
+    legend, the diagonal of chance; with at most 20 clips every threshold is a marked, labelled point.
+    Chapter 03 (how ROC-AUC is computed, on a worked example) and chapter 05 (one tag's curve)."""
+    from sklearn import metrics as sk
+
+    y_true, scores, few = _one_tag(y_true, scores)
+    fpr, tpr, thresholds = sk.roc_curve(y_true, scores, drop_intermediate=not few)
+    auc = sk.roc_auc_score(y_true, scores)
+    fig, ax = _figure(4.6, 4.4)
+    ax.plot(fpr, tpr, color="tab:blue", marker="o" if few else None, markersize=4,
+            label=f"{label + ': ' if label else ''}ROC-AUC = {auc:.3f}")
+    if few:
+        _mark_thresholds(ax, fpr, tpr, thresholds)
+    ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=0.8, label="chance (AUC 0.5)")
+    ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), aspect="equal")
+    _finish(ax, title, "false positive rate", "true positive rate (recall)")
+    return fig
+
+
+def pr_curve(y_true, scores, title: str, label: str = ""):
+    """The precision-recall curve of ONE tag, its PR-AUC (average precision, scikit-learn) in the legend;
+    chance is the positives' base rate. Drawn as steps (as scikit-learn does) whose area is the
+    average precision. Few clips (<= 20): every threshold is a marked, labelled point.
+    Chapters 03 and 05, beside `roc_curve`."""
+    from sklearn import metrics as sk
+
+    y_true, scores, few = _one_tag(y_true, scores)
+    precision, recall, thresholds = sk.precision_recall_curve(y_true, scores)
+    ap = sk.average_precision_score(y_true, scores)
+    fig, ax = _figure(4.6, 4.4)
+    ax.plot(recall, precision, drawstyle="steps-post", color="tab:blue", marker="o" if few else None,
+            markersize=4, label=f"{label + ': ' if label else ''}PR-AUC (average precision) = {ap:.3f}")
+    if few:
+        _mark_thresholds(ax, recall[:-1], precision[:-1], thresholds)
+    base = y_true.mean()
+    ax.axhline(base, color="gray", linestyle="--", linewidth=0.8, label=f"chance: base rate {base:.3f}")
+    ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.05), aspect="equal")
+    _finish(ax, title, "recall", "precision")
+    return fig
+
+
+def per_tag_auc(per_tag: dict, title: str, positives: dict | None = None, min_positives: int = 5):
+    """Per-tag ROC-AUC bars, best first (NaN: tags that could not be scored, left out), chance dashed.
+    Given `positives` (tag -> positive clips), each bar is labelled with its count and tags with fewer
+    than `min_positives` are drawn light grey: their AUC rests on a handful of clips. Chapter 05."""
+    from matplotlib.patches import Patch
+
+    items = sorted(((t, v) for t, v in per_tag.items() if not np.isnan(v)), key=lambda tv: -tv[1])
+    few = [positives is not None and positives.get(t, min_positives) < min_positives for t, _ in items]
+    fig, ax = _figure(10, 3.4)
+    ax.bar(range(len(items)), [v for _, v in items], color=["lightgray" if f else "tab:green" for f in few])
+    handles = [ax.axhline(0.5, color="gray", linestyle="--", linewidth=0.8, label="chance")]
+    if positives is not None:
+        for i, (t, v) in enumerate(items):
+            if t in positives:
+                ax.text(i, v + 0.01, str(positives[t]), ha="center", va="bottom", rotation=90, fontsize=6)
+        handles.append(Patch(color="tab:green", label=f"{min_positives} or more positives"))
+        if any(few):
+            handles.append(Patch(color="lightgray", label=f"fewer than {min_positives} positives: unreliable"))
+    ax.set_xticks(range(len(items)), [t for t, _ in items], rotation=90, fontsize=7)
+    ax.set_ylim(0, 1.1 if positives is not None else 1)
+    ax.set_yticks(np.linspace(0, 1, 6))
+    ax.set_ylabel("ROC-AUC" + (" (above: positive clips)" if positives is not None else ""))
+    ax.set_title(title, fontsize=10)
+    fig.legend(handles=handles, fontsize=8, loc="outside lower center", ncols=len(handles), frameon=False)
     ax.margins(x=0.005)
+    return fig
+
+
+def intervals(values: dict, title: str, xlabel: str, reference: float | None = None, reference_label: str = ""):
+    """Dot-and-whisker rows, in the given order top to bottom: each name's point and its interval.
+    `values` maps names to (point, low, high) or to `rawtag.metrics.Interval`; `reference` draws a vertical
+    dashed line (0.5 for chance, 0 for a difference). Bootstrap intervals of AUCs and of differences,
+    seed intervals: chapters 02-07."""
+    names = list(values)
+    rows = np.array([(v.value, v.low, v.high) if hasattr(v, "low") else tuple(v) for v in values.values()],
+                    np.float64).reshape(-1, 3)
+    point, low, high = rows.T
+    fig, ax = _figure(7, 0.45 * len(names) + 1.2)
+    y = np.arange(len(names))
+    ax.errorbar(point, y, xerr=[point - low, high - point], fmt="o", color="tab:blue", capsize=4)
+    if reference is not None:
+        ax.axvline(reference, color="gray", linestyle="--", linewidth=0.8, label=reference_label or None)
+        if reference_label:
+            fig.legend(fontsize=8, loc="outside lower center", frameon=False)
+    ax.set_yticks(y, [f"{n}: {p:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo + hi) else " (no interval)")
+                      for n, p, lo, hi in zip(names, point, low, high)], fontsize=8)
+    ax.set_ylim(len(names) - 0.5, -0.5)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+# Box colours of `architecture`, by what a stage does (light fills, black text).
+KIND_COLORS = {"front end / conv": "#9ecae1", "conv + max-pool": "#a1d99b", "pool": "#fdae6b",
+               "dropout": "#d9d9d9", "dense": "#bcbddc", "reshape": "#f0f0f0"}
+
+
+def _kind(module, before, after) -> str:
+    if module is None:  # no weights: a reshape keeps every number, a pooling drops some
+        return "reshape" if before.numel() == after.numel() else "pool"
+    names = {type(m).__name__ for m in module.modules()}
+    if "Conv1d" in names and "MaxPool1d" in names:
+        return "conv + max-pool"
+    if "Linear" in names:
+        return "dense"
+    return "dropout" if names == {"Dropout"} else "front end / conv"
+
+
+def architecture(model, title: str, input_shape=(1, 10, 1, 34950)):
+    """A block diagram, top to bottom, of a model with a `stages(x)` generator (rawtag.models): one box per
+    stage with its name, output shape and parameters, coloured by kind (KIND_COLORS), for a zero input
+    of `input_shape` run in eval mode. Chapter 03 (the base CNN, the paper's Fig. 1) and chapter 06 (the
+    improved CNN, Fig. 5); chapter 07 for the sample-level models."""
+    import torch
+    from matplotlib.patches import FancyBboxPatch, Patch
+
+    from .models import count_parameters
+
+    was_training, rows = model.training, []
+    model.eval()
+    with torch.no_grad():
+        before = torch.zeros(input_shape, device=next(model.parameters()).device)
+        for name, module, out in model.stages(before):
+            n = count_parameters(module) if module is not None else 0
+            rows.append((name, list(out.shape), n, _kind(module, before, out)))
+            before = out
+    model.train(was_training)
+
+    width, box, gap = 3.8, 0.62, 0.32  # inches: the axes are drawn 1:1 in inches
+    height = 0.6 + len(rows) * (box + gap)
+    fig, ax = _figure(width + 1.9, height + 0.5)
+    ax.set(xlim=(0, width), ylim=(0, height), aspect="equal")
+    ax.axis("off")
+    ax.text(width / 2, height - 0.25, f"input {list(input_shape)}", ha="center", va="center", fontsize=9)
+    above = height - 0.4  # where the next arrow starts
+    for i, (name, shape, n, kind) in enumerate(rows):
+        top = height - 0.5 - gap - i * (box + gap)
+        ax.annotate("", xy=(width / 2, top), xytext=(width / 2, above), arrowprops=dict(arrowstyle="-|>"))
+        ax.add_patch(FancyBboxPatch((0.05, top - box), width - 0.1, box, boxstyle="round,pad=0,rounding_size=0.08",
+                                    facecolor=KIND_COLORS[kind], edgecolor="dimgray"))
+        shape_text = f"{shape}" + (f"  ·  {n:,} parameters" if n else "")
+        ax.text(width / 2, top - box / 2, f"{name}\n{shape_text}", ha="center", va="center", fontsize=8.5,
+                linespacing=1.4)
+        above = top - box
+    kinds = dict.fromkeys(k for *_, k in rows)
+    fig.legend(handles=[Patch(facecolor=KIND_COLORS[k], edgecolor="dimgray", label=k) for k in kinds],
+               loc="outside right center", fontsize=8, title="stage", title_fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def spectrograms(panels: dict, sample_rate: int, title: str, n_mels: int = 64, n_fft: int = 512, hop: int = 256):
+    """Log-mel spectrograms (dB re. the loudest bin of all panels, one colour scale, 80 dB range) of named
+    1-D sample arrays, in a grid. Hann-windowed numpy STFT, librosa's mel filterbank.
+    Chapter 01 (one clip per synthetic style) and chapter 05 (the best and worst clips)."""
+    import librosa
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmax=sample_rate / 2)
+    window = np.hanning(n_fft + 1)[:-1]
+    specs = {}
+    for name, x in panels.items():
+        x = np.asarray(x, np.float64).ravel()
+        frames = sliding_window_view(np.pad(x, (0, max(0, n_fft - len(x)))), n_fft)[::hop] * window
+        power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+        specs[name] = (10 * np.log10(mel @ power.T + 1e-12), len(x) / sample_rate)
+    top = max(s.max() for s, _ in specs.values())
+    ncols = min(3, len(specs))
+    nrows = -(-len(specs) // ncols)
+    fig, axes = _figure(3.6 * ncols + 0.8, 2.4 * nrows + 0.4, nrows=nrows, ncols=ncols, squeeze=False)
+    centres = librosa.mel_frequencies(n_mels + 2, fmax=sample_rate / 2)[1:-1]
+    ticks = np.linspace(0, n_mels - 1, 5).round().astype(int)
+    for ax, (name, (s, seconds)) in zip(axes.flat, specs.items()):
+        im = ax.imshow(s - top, aspect="auto", origin="lower", cmap="magma", vmin=-80, vmax=0,
+                       extent=[0, seconds, 0, n_mels])
+        ax.set_yticks(ticks + 0.5, [f"{centres[t]:.0f}" for t in ticks])
+        ax.tick_params(labelsize=7)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("seconds", fontsize=8)
+        ax.set_ylabel("mel band (Hz)", fontsize=8)
+    for ax in axes.flat[len(specs):]:
+        ax.axis("off")
+    fig.colorbar(im, ax=axes, label="dB re. the loudest bin", shrink=0.9)
+    fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -164,7 +411,7 @@ def clip_losses(losses: np.ndarray, marked: dict, title: str):
     fig, ax = _figure(7, 2.8)
     ax.hist(losses, bins=40, color="tab:blue")
     for i, (name, value) in enumerate(marked.items()):
-        ax.axvline(value, color=f"C{i + 1}", linestyle="--", label=f"{name}: {value:.4f}")
+        ax.axvline(value, color=PALETTE[(i + 1) % len(PALETTE)], linestyle="--", label=f"{name}: {value:.4f}")
     ax.set_xlabel("binary cross-entropy of a clip (mean over tags)")
     ax.set_ylabel("clips")
     ax.set_title(title, fontsize=10)
@@ -190,23 +437,94 @@ def bars(values: dict, title: str, ylabel: str, reference: float | None = None, 
     return fig
 
 
+def _responses(weights, sample_rate: int, n_fft: int):
+    """Filters [F, 1, L] or [F, L] as [F, L], their frequencies, and magnitude responses in dB re. each
+    filter's peak (zero-padded to n_fft, or to L if longer)."""
+    w = np.asarray(weights, np.float64)
+    w = w.reshape(-1, w.shape[-1])
+    n = max(n_fft, w.shape[1])
+    response = 20 * np.log10(np.abs(np.fft.rfft(w, n=n, axis=1)) + 1e-12)
+    return w, np.fft.rfftfreq(n, 1 / sample_rate), response - response.max(axis=1, keepdims=True)
+
+
 def filter_responses(weights: np.ndarray, sample_rate: int, title: str, n_fft: int = 512):
     """Magnitude responses (dB) of first-layer filters [filters, 1, taps], one row per filter sorted by peak
-    frequency (a curve when there is a single filter). Chapter 07: what the front ends learned."""
-    w = np.asarray(weights, np.float64).reshape(len(weights), -1)
-    response = 20 * np.log10(np.abs(np.fft.rfft(w, n=max(n_fft, w.shape[1]), axis=1)) + 1e-9)
-    freqs = np.fft.rfftfreq(max(n_fft, w.shape[1]), 1 / sample_rate)
-    fig, ax = _figure(7, 3.2)
+    frequency; a single filter is drawn by `filter_taps`. Chapter 07: what the front ends learned."""
+    w, freqs, response = _responses(weights, sample_rate, n_fft)
     if len(w) == 1:
-        ax.plot(freqs, response[0], color="tab:blue")
-        ax.set_ylabel("gain (dB)")
-    else:
-        order = np.argsort(response.argmax(axis=1), kind="stable")
-        shown = response[order] - response[order].max(axis=1, keepdims=True)
-        im = ax.imshow(shown, aspect="auto", origin="lower", cmap="viridis", vmin=-30, vmax=0,
-                       extent=[freqs[0], freqs[-1], 0, len(w)])
-        ax.set_ylabel("filter (sorted by peak)")
-        fig.colorbar(im, ax=ax, label="dB re. each filter's peak")
+        return filter_taps(weights, sample_rate, title, n_fft)
+    order = np.argsort(response.argmax(axis=1), kind="stable")
+    fig, ax = _figure(7, 3.2)
+    im = ax.imshow(response[order], aspect="auto", origin="lower", cmap="viridis", vmin=-30, vmax=0,
+                   extent=[freqs[0], freqs[-1], 0, len(w)])
+    ax.set_ylabel("filter (sorted by peak)")
+    fig.colorbar(im, ax=ax, label="dB re. each filter's peak")
     ax.set_xlabel("frequency (Hz)")
     ax.set_title(title, fontsize=10)
+    return fig
+
+
+def filter_taps(weights: np.ndarray, sample_rate: int, title: str, n_fft: int = 4096):
+    """A first-layer filter bank [F, 1, L] or [F, L]. One filter (the base CNN's): its taps against sample
+    index (ms on top) and its magnitude response in dB against Hz, the -3 dB band around the peak shaded.
+    Several filters: `filter_responses`' image. Chapters 03, 04 and 06 (what the strided conv learned), 07."""
+    w, freqs, response = _responses(weights, sample_rate, n_fft)
+    if len(w) > 1:
+        return filter_responses(weights, sample_rate, title, n_fft)
+    taps, response = w[0], response[0]
+    fig, (left, right) = _figure(10, 3.2, ncols=2)
+    left.plot(np.arange(len(taps)), taps, color="tab:blue", marker="o" if len(taps) <= 64 else None,
+              markersize=3, linewidth=1)
+    left.set_xlabel("tap (sample index)")
+    left.set_ylabel("weight")
+    ms = left.secondary_xaxis("top", functions=(lambda i: i * 1000 / sample_rate, lambda t: t * sample_rate / 1000))
+    ms.set_xlabel("ms", fontsize=8)
+    left.grid(alpha=0.3)
+    peak = lo = hi = int(response.argmax())
+    while lo > 0 and response[lo - 1] >= -3:
+        lo -= 1
+    while hi < len(response) - 1 and response[hi + 1] >= -3:
+        hi += 1
+    right.plot(freqs, response, color="tab:blue", linewidth=1)
+    right.axvspan(freqs[lo], freqs[hi], color="tab:orange", alpha=0.25,
+                  label=f"-3 dB band: {freqs[lo]:.0f}-{freqs[hi]:.0f} Hz (peak {freqs[peak]:.0f} Hz)")
+    right.axhline(-3, color="gray", linestyle=":", linewidth=0.8)
+    right.set_ylim(max(response.min(), -60) - 2, 3)
+    right.set_xlabel("frequency (Hz)")
+    right.set_ylabel("gain (dB re. peak)")
+    right.legend(fontsize=8, loc="lower right")
+    right.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def max_pool_toy(x, size: int = 4, at: int | None = None):
+    """A toy sequence and its max-pool of `size`, stride 1 (len(x) - size + 1 outputs), as rows of cells;
+    the window of output `at` (default: the middle one) and its maximum highlighted. Chapter 03."""
+    from matplotlib.patches import Polygon, Rectangle
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    x = np.asarray(x, np.float64)
+    out = sliding_window_view(x, size).max(axis=1)
+    at = len(out) // 2 if at is None else at
+    best = at + int(np.argmax(x[at:at + size]))
+    fig, ax = _figure(0.55 * len(x) + 0.6, 2.6)
+    shift = (size - 1) / 2  # each output sits under the middle of its window
+
+    def row(values, y, offset, lit, caption):
+        for i, v in enumerate(values):
+            ax.add_patch(Rectangle((offset + i, y), 0.92, 0.8, facecolor="#9ecae1" if i in lit else "white",
+                                   edgecolor="black" if i == lit[-1] else "gray",
+                                   linewidth=2 if i == lit[-1] else 0.8))
+            ax.text(offset + i + 0.46, y + 0.4, f"{v:.3g}", ha="center", va="center", fontsize=9,
+                    fontweight="bold" if i == lit[-1] else "normal")
+        ax.text(offset, y + 0.9, caption, fontsize=9, va="bottom")
+
+    row(x, 2.0, 0, [i for i in range(at, at + size) if i != best] + [best], f"input x ({len(x)} values)")
+    row(out, 0, shift, [at], f"max-pool {size}, stride 1 ({len(out)} values)")
+    ax.add_patch(Polygon([(at, 2.0), (at + size - 0.08, 2.0), (shift + at + 0.92, 0.8), (shift + at, 0.8)],
+                         facecolor="#9ecae1", alpha=0.35, edgecolor="none"))
+    ax.set(xlim=(-0.2, len(x) + 0.2), ylim=(-0.2, 3.3), aspect="equal")
+    ax.axis("off")
+    ax.set_title(f"output[{at}] = max(x[{at}:{at + size}]) = {out[at]:.3g}", fontsize=10)
     return fig

@@ -2,8 +2,14 @@
 
 `glue` stores a value under a name for the book's `{glue:text}` role (myst-nb), so the prose cites the
 number the chapter just computed instead of a typed-in one; outside a myst-nb install it only returns it.
+`table` formats each column's numbers by what the column holds (AUCs to 4 decimals, seconds to 1, clips
+per second to none, counts with thousands separators); `results_table` shows a training run's results
+file as such a table, so no chapter prints raw JSON.
 """
 from __future__ import annotations
+
+import math
+import re
 
 import numpy as np
 
@@ -18,20 +24,95 @@ def glue(name: str, value) -> None:
     myst_glue(name, value, display=False)
 
 
-def table(header: list, rows: list, floats: str = ".4f"):
-    """A Markdown table (rendered as HTML in the book and in Jupyter); floats formatted with `floats`."""
+# (pattern on the lower-cased header, format): the first that matches picks a float column's format.
+COLUMN_RULES = [
+    (re.compile(r"\bchange\b|\bdifference\b|\bdelta\b"), "+.4f"),  # a change in AUC: signed
+    (re.compile(r"auc"), ".4f"),
+    (re.compile(r"clips\s*/\s*s\b|per second"), ",.0f"),
+    (re.compile(r"seconds|\bs per\b|\(s\)|\bs\b\s*(?:\(|$)"), ",.1f"),
+]
+
+
+def column_format(header, floats: str | None = None, formats: dict | None = None) -> str:
+    """The format of a float column: `formats[header]` if given, else the first of `COLUMN_RULES` that
+    matches the header (AUC: .4f; seconds, `s per ...`, `... s`: .1f; clips/s: .0f), else `floats`
+    (default .4f)."""
+    if formats and header in formats:
+        return formats[header]
+    name = str(header).lower()
+    for pattern, spec in COLUMN_RULES:
+        if pattern.search(name):
+            return spec
+    return floats or ".4f"
+
+
+def number(value, spec: str = ".4f") -> str:
+    """One value as a reader should see it: floats with `spec` (NaN and None as n/a), ints with
+    thousands separators, anything else as text."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (float, np.floating)):
+        return "n/a" if math.isnan(value) else format(float(value), spec)
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    return str(value)
+
+
+def table(header: list, rows: list, floats: str | None = None, formats: dict | None = None):
+    """A Markdown table (rendered as HTML in the book and in Jupyter).
+
+    Float cells are formatted per column (see `column_format`): `formats` maps a header to a format
+    (`{"s per epoch": ".2f"}`), the header rules cover AUCs, seconds and clips/s, and `floats` (default
+    .4f) the other float columns. Ints get thousands separators; NaN and None show as n/a."""
     from IPython.display import Markdown
 
-    def cell(v):
-        if isinstance(v, (float, np.floating)):
-            return "n/a" if np.isnan(v) else format(v, floats)
-        if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-            return f"{v:,}"
-        return str(v).replace("|", "\\|")
+    specs = [column_format(h, floats, formats) for h in header]
 
-    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    def cell(v, spec):
+        return number(v, spec).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(str(h).replace("|", "\\|") for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v, spec) for v, spec in zip(row, specs)) + " |" for row in rows]
     return Markdown("\n".join(lines))
+
+
+def results_rows(results: dict) -> list[list[str]]:
+    """The rows of `results_table`: [what, value] pairs, numbers already formatted."""
+    rows = []
+    epochs, best = results.get("epochs"), results.get("best_epoch")
+    if best is not None:
+        rows.append(["best epoch (chosen on validation ROC-AUC)", f"{best} of {epochs}" if epochs else f"{best}"])
+    valid = results.get("valid") or {}
+    for key, label in (("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC")):
+        if key in valid:
+            rows.append([f"validation {label}, best epoch", number(valid[key], ".4f")])
+    last = results.get("valid_last_epoch") or {}
+    final = results.get("final_valid_roc_auc", last.get("roc_auc"))
+    if final is not None:
+        at = f" (epoch {last['epoch']})" if "epoch" in last else ""
+        rows.append([f"validation ROC-AUC, last epoch{at}", number(final, ".4f")])
+    test = results.get("test")
+    if test:
+        for key, label in (("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC")):
+            if key in test:
+                rows.append([f"test {label}, best epoch", number(test[key], ".4f")])
+    elif "test" in results:
+        rows.append(["test ROC-AUC", "n/a (no test split)"])
+    if "train_clips" in results:
+        rows.append(["training clips", number(results["train_clips"])])
+    for split in ("valid", "test"):
+        if (results.get(split) or {}).get("clips") is not None:
+            rows.append([f"{'validation' if split == 'valid' else 'test'} clips", number(results[split]["clips"])])
+    return rows
+
+
+def results_table(results: dict):
+    """A training run's results (`results.json`: best_epoch, epochs, valid {roc_auc, pr_auc, clips}, test
+    or None, the last epoch's validation AUC, train_clips) as a small two-column table, AUCs to 4
+    decimals. Chapters show this instead of printing the JSON."""
+    return table(["result", "value"], results_rows(results))
 
 
 def audio(samples: np.ndarray, sample_rate: int, seconds: float | None = 5.0):

@@ -33,6 +33,7 @@ from .data.normalize import MODES, affine, fit_minmax, minmax_affine
 from .data.prepare import PreparedSet
 from .metrics import tag_scores
 from .models import build_model, protocol
+from .profiles import PRECISIONS
 
 RESULTS = "results.json"
 
@@ -54,7 +55,7 @@ class TrainConfig:
     max_eval_clips: int | None = None
     log_every: int = 300
     device: str = "auto"
-    amp: bool = True  # bfloat16 autocast, on CUDA only
+    precision: str = "fp32"  # "fp32" (TF32 matmuls allowed on GPUs) or "bf16" (bfloat16 autocast)
 
     def resolved(self) -> "TrainConfig":
         base = protocol(self.model)
@@ -66,6 +67,8 @@ class TrainConfig:
             out.lr_factor, out.lr_patience = base["lr_factor"], base["lr_patience"]
         if out.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {out.epochs}")
+        if out.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {out.precision!r}; choose one of {', '.join(PRECISIONS)}")
         if out.normalization not in MODES:
             raise ValueError(f"unknown normalization {out.normalization!r}; choose one of {', '.join(MODES)}")
         return out
@@ -91,14 +94,20 @@ def _write_json(path: Path, obj) -> None:
     write_text(path, json.dumps(obj, indent=1))
 
 
-def predict(model: nn.Module, batches: Batches, amp: bool = False, progress: bool = False, desc: str = "eval"):
+def autocast(device: torch.device, precision: str):
+    """The autocast context for `precision`: bfloat16 for "bf16", a no-op for "fp32". Chapter 06."""
+    return torch.autocast(device.type, torch.bfloat16, enabled=precision == "bf16")
+
+
+def predict(model: nn.Module, batches: Batches, precision: str = "fp32", progress: bool = False,
+            desc: str = "eval"):
     """Logits, labels and rows of every clip in `batches`, as numpy arrays."""
     from tqdm.auto import tqdm
 
     model.eval()
     logits, labels, rows = [], [], []
     device = batches.device
-    with torch.no_grad(), torch.autocast(device.type, torch.bfloat16, enabled=amp and device.type == "cuda"):
+    with torch.no_grad(), autocast(device, precision):
         for batch in tqdm(batches, desc=desc, leave=False, disable=not progress):
             logits.append(model(batch.x).float().cpu().numpy())
             labels.append(batch.y.cpu().numpy())
@@ -143,9 +152,9 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
     out = Path(out)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     progress = progress and ctx.main
-    amp = cfg.amp and device.type == "cuda"
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
     params = {**cfg.model_params, "n_tags": len(data.tags)}
     run_config = {"train": asdict(cfg), "model_params": params, "data": str(data.path), "tags": data.tags,
@@ -177,6 +186,8 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
+        if device.type == "cuda" and state.get("cuda_rng"):
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
         history, best_auc, iteration = state["history"], state["best_auc"], state["iteration"]
         start_epoch = state["epoch"] + 1
         if progress and start_epoch < cfg.epochs:
@@ -198,7 +209,7 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
         started, losses, window = time.perf_counter(), [], []
         bar = tqdm(train, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not progress)
         for batch in bar:
-            with torch.autocast(device.type, torch.bfloat16, enabled=amp):
+            with autocast(device, cfg.precision):
                 loss = loss_fn(model(batch.x).float(), batch.y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -213,7 +224,8 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
                 window = []
             bar.set_postfix(loss=f"{value:.4f}")
         seconds = time.perf_counter() - started
-        logits, labels, _ = distributed.gather(ctx, *predict(core, valid, amp, progress, desc="validate"))
+        logits, labels, _ = distributed.gather(ctx, *predict(core, valid, cfg.precision, progress,
+                                                               desc="validate"))
         scores = _scores(labels, logits, data.tags)
         if scheduler is not None:
             scheduler.step(scores.roc_auc)
@@ -230,7 +242,9 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
                 _save({"model": core.state_dict(), "epoch": epoch + 1}, out / "checkpoints" / "best.pt")
             _save({"model": core.state_dict(), "optimizer": optimizer.state_dict(),
                    "scheduler": scheduler.state_dict() if scheduler is not None else {},
-                   "rng": torch.get_rng_state(), "history": history, "best_auc": best_auc,
+                   "rng": torch.get_rng_state(),
+                   "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+                   "history": history, "best_auc": best_auc,
                    "iteration": iteration, "epoch": epoch}, last_path)
             _write_json(out / "history.json", history)
         distributed.barrier(ctx)
@@ -244,16 +258,20 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
         return finished
     best = torch.load(out / "checkpoints" / "best.pt", map_location=device, weights_only=True)
     core.load_state_dict(best["model"])
+    last = history["epochs"][-1]
     results = {"model": cfg.model, "model_params": params, "epochs": cfg.epochs, "best_epoch": best["epoch"],
-               "final_valid_roc_auc": history["epochs"][-1]["valid_roc_auc"], "device": str(device),
-               "train_clips": len(train.rows)}
+               "precision": cfg.precision, "device": str(device), "train_clips": len(train.rows),
+               # the best epoch is chosen on validation, so its validation AUC is optimistic; the last is not
+               "valid_last_epoch": {"epoch": last["epoch"], "roc_auc": last["valid_roc_auc"],
+                                    "pr_auc": last["valid_pr_auc"]}}
     arrays = {}
     for split in ("valid", "test"):
         batches = Batches(data, split, max_clips=cfg.max_eval_clips, **common)
         if len(batches.rows) == 0:
             results[split] = None
             continue
-        logits, labels, rows = distributed.gather(ctx, *predict(core, batches, amp, progress, desc=split))
+        logits, labels, rows = distributed.gather(ctx, *predict(core, batches, cfg.precision, progress,
+                                                                        desc=split))
         scores = _scores(labels, logits, data.tags)
         results[split] = {"roc_auc": scores.roc_auc, "pr_auc": scores.pr_auc, "clips": len(rows),
                           "excluded_tags": scores.excluded}
@@ -294,7 +312,7 @@ def evaluate(run: str | os.PathLike, split: str = "valid", data: str | os.PathLi
     train = config["train"]
     batches = Batches(prepared, split, batch_size=train["batch_size"], normalization=train["normalization"],
                       max_clips=train["max_eval_clips"], device=dev)
-    logits, labels, _ = predict(model, batches, train["amp"], progress, desc=split)
+    logits, labels, _ = predict(model, batches, train["precision"], progress, desc=split)
     return tag_scores(labels, logits, prepared.tags)
 
 

@@ -28,15 +28,17 @@ def show_clip(data, row: int, seconds: float = 5.0, probs: np.ndarray | None = N
         plt.close("all")
 
 
-def clip_explorer(data, rows, seconds: float = 5.0, probs: dict | None = None, static: bool = True):
-    """In a live kernel with ipywidgets, a dropdown over `rows` that redraws `show_clip`; with `static`,
-    the first clip is first drawn as plain output, which the rendered book keeps.
+def clip_explorer(data, rows, seconds: float = 5.0, probs: dict | None = None, static: bool | None = None):
+    """The first of `rows` drawn by `show_clip` as plain output (the rendered book keeps it: figure,
+    player, predictions), then, in a live kernel with ipywidgets, a dropdown over `rows` that redraws it.
 
-    `probs` maps a row to its predicted probabilities (chapter 05); rows are labelled by their path."""
+    `probs` maps a row to its predicted probabilities (chapter 05); rows are labelled by their path.
+    `static` is accepted for older callers and ignored: the plain view is always drawn, so the book never
+    shows an empty explorer."""
+    del static
     rows = [int(r) for r in rows]
     view = lambda row: show_clip(data, row, seconds, None if probs is None else probs[row])  # noqa: E731
-    if static:
-        view(rows[0])
+    view(rows[0])
     try:
         import ipywidgets as w
         from IPython.display import display

@@ -1,9 +1,10 @@
 """A chapter's workspace: which data and which run folders a profile uses, made ready on first use.
 
 Every chapter's second cell builds one from its `parameters` cell (profile, dataset, data_root, runs_root,
-device). Relative folders are taken from the project root (the nearest folder above the working directory
-holding `_toc.yml`), else from the working directory, so a chapter finds the same data whether it runs
-from `notebooks/`, from the book runner or on Colab. Chapter 01 shows the steps `data()` takes.
+device; the split scheme is the paper's unless a chapter asks for another). Relative folders are taken
+from the project root (the nearest folder above the working directory holding `_toc.yml`), else from the
+working directory, so a chapter finds the same data whether it runs from `notebooks/`, from the book
+runner or on Colab. Chapter 01 shows the steps `data()` takes.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .profiles import PROFILES, profile, train_config
+from .data.mtat import SCHEMES
+from .profiles import PRECISIONS, PROFILES, profile, train_config
 
 DATASETS = ("synthetic", "mtat")
 
@@ -36,28 +38,47 @@ def locate(path: str | os.PathLike) -> Path:
     return (project_root() or Path.cwd()) / path
 
 
+def shown(path: str | os.PathLike) -> str:
+    """`path` as a chapter should print it: relative to the project root when inside it (so a rendered page
+    never shows the folders of the machine that built it), else from the folder above it."""
+    path = Path(path).resolve()
+    for base in (project_root(), Path.cwd()):
+        if base is not None and path.is_relative_to(base.resolve()):
+            return path.relative_to(base.resolve()).as_posix() or "."
+    return "/".join(path.parts[-2:])
+
+
 @dataclass
 class Workspace:
+    """Where a chapter's data and runs live and how big they are: built from the chapter's `parameters`
+    cell. `data()` makes the prepared set, `train()` trains or reads back a run. Chapter 01."""
+
     profile: str = "quick"
     dataset: str | None = None  # None: the profile's dataset
     data_root: str | os.PathLike = "data"
     runs_root: str | os.PathLike = "runs"
     device: str = "auto"
+    scheme: str = "paper"  # the split (rawtag.data.mtat.SCHEMES): chapters 01-06 the paper's, 07 Won's
+    precision: str = "fp32"  # of every run this workspace trains (rawtag.profiles.PRECISIONS)
 
     def __post_init__(self):
         settings = profile(self.profile)
         self.dataset = self.dataset or settings["dataset"]
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"unknown split scheme {self.scheme!r}; choose one of {', '.join(SCHEMES)}")
         self.data_root, self.runs_root = locate(self.data_root), locate(self.runs_root)
         self.synth_clips = settings["synth_clips"] or PROFILES["quick"]["synth_clips"]
 
     @property
     def label(self) -> str:
         """What every caption says about where a number comes from."""
-        data = (f"synthetic set ({self.synth_clips:,} clips)" if self.dataset == "synthetic"
-                else "MagnaTagATune")
-        return f"{data}, {self.profile} profile"
+        data = (f"synthetic set ({self.synth_clips:,} clips, {self.scheme} split)"
+                if self.dataset == "synthetic" else f"MagnaTagATune ({self.scheme} split)")
+        return f"{data}, {self.profile} profile" + (", bfloat16" if self.precision == "bf16" else "")
 
     @property
     def source(self) -> Path:
@@ -68,9 +89,10 @@ class Workspace:
 
     @property
     def prepared(self) -> Path:
+        """The prepared set: one per split scheme, since the scheme decides the tags and the clips."""
         if self.dataset == "synthetic":
-            return self.data_root / f"synthetic-{self.synth_clips}" / "prepared"
-        return self.data_root / "mtat-prepared"
+            return self.data_root / f"synthetic-{self.synth_clips}" / f"prepared-{self.scheme}"
+        return self.data_root / f"mtat-prepared-{self.scheme}"
 
     def data(self, progress: bool = True):
         """The prepared set, made first where missing: synthesized (or downloaded, for MTAT), then prepared.
@@ -86,7 +108,7 @@ class Workspace:
             elif not (self.source / mtat.ANNOTATIONS).exists():
                 print(f"MTAT is not in {self.source}: downloading about 3 GB (resumable; see chapter 01)")
                 mtat.download(self.source, progress=progress)
-            prepare(self.source, self.prepared, progress=progress)
+            prepare(self.source, self.prepared, scheme=self.scheme, progress=progress)
         return PreparedSet(self.prepared)
 
     def config(self, model: str = "base", budget_of: str | None = None, **settings):
@@ -95,6 +117,7 @@ class Workspace:
         Model parameters are completed with the model's defaults, so equal runs have equal configs."""
         from .models import defaults
 
+        settings = {"precision": self.precision, **settings}
         train_fields = _train_fields()
         overrides = {k: v for k, v in settings.items() if k in train_fields}
         params = {**{k: v for k, v in defaults(model).items() if k != "n_tags"},
@@ -109,13 +132,16 @@ class Workspace:
 
     def run_dir(self, model: str = "base", **settings) -> Path:
         """The run folder for these settings: named by the model and every setting that is not a default,
-        so two chapters asking for the same run share it (and the second finds it finished)."""
+        so two chapters asking for the same run share it (and the second finds it finished). Runs on the
+        paper split live in `{dataset}-{profile}/`, runs on another in `{dataset}-{profile}-{scheme}/`."""
         from .models import defaults
         from .train import TrainConfig
 
         usual = {**defaults(model), **{f.name: f.default for f in fields(TrainConfig)}}
+        settings = {"precision": self.precision, **settings}
         named = [f"{k}={_short(v)}" for k, v in sorted(settings.items()) if usual.get(k, object()) != v]
-        return self.runs_root / f"{self.dataset}-{self.profile}" / "_".join([model, *named])
+        group = f"{self.dataset}-{self.profile}" + ("" if self.scheme == "paper" else f"-{self.scheme}")
+        return self.runs_root / group / "_".join([model, *named])
 
     def train(self, model: str = "base", budget_of: str | None = None, progress: bool = True, **settings):
         """Train (or resume, or read back) the run for these settings; returns (run folder, results)."""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
@@ -149,3 +152,264 @@ def test_book_cli_rejects_unknown_profile(capsys):
     with pytest.raises(SystemExit):
         main(["book", "run", "--profile", "huge"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+# ---- the built book, read as a reader would ------------------------------------------------------------
+# Each check returns its problems as lines (an empty list when the book is clean); the checks are tried on
+# a small hand-made book with one flaw each below, so each is known to be able to fail.
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=\s]+")
+UNRENDERED_DOLLARS = re.compile(r"\$[^$\s][^$]*\\[A-Za-z]+[^$]*\$")  # `$x_{\min}$` left as text
+
+
+class ReadPage(HTMLParser):
+    """One HTML page as a reader meets it: its ids, links, images and scripts, its text with where each
+    piece stands (in a cell's output, in maths, in code, in a script)."""
+
+    def __init__(self, path: Path):
+        super().__init__(convert_charrefs=True)
+        self.path, self.ids, self.refs, self.scripts, self.texts = path, set(), [], [], []
+        self.stack: list[tuple[str, str]] = []
+        self.feed(path.read_text(errors="replace"))
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("id", "name") if tag != "meta" else ("id",):
+            if attrs.get(key):
+                self.ids.add(attrs[key])
+        for key in ("href", "src"):
+            if attrs.get(key) and not (tag == "link" and "preconnect" in (attrs.get("rel") or "")):
+                self.refs.append((tag, key, attrs[key]))
+        if tag == "script":
+            self.scripts.append(attrs.get("src") or "")
+        if tag not in VOID:
+            self.stack.append((tag, attrs.get("class") or ""))
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag not in VOID:
+            self.stack.pop()
+
+    def handle_endtag(self, tag):
+        for i in range(len(self.stack) - 1, -1, -1):
+            if self.stack[i][0] == tag:
+                del self.stack[i:]
+                break
+
+    def handle_data(self, data):
+        if data.strip():
+            tags = {t for t, _ in self.stack}
+            classes = " ".join(c for _, c in self.stack).split()
+            self.texts.append((data, {
+                "script": bool(tags & {"script", "style"}),
+                "output": "cell_output" in classes,
+                "math": "math" in classes,
+                "code": bool(tags & {"code", "pre"}) or "highlight" in " ".join(classes)}))
+
+    def text(self, **where) -> str:
+        return "\n".join(t for t, at in self.texts if all(at[k] == v for k, v in where.items()))
+
+
+def book_pages(html: Path) -> list[Path]:
+    """Every page a reader can open: the prose, the chapters, the sweep's copies, the index and search."""
+    return sorted(p for p in html.rglob("*.html") if not {"_static", "_sources", "_images"} & set(p.parts))
+
+
+def chapter_pages(html: Path) -> list[Path]:
+    return sorted((html / "notebooks").rglob("*.html"))
+
+
+def machine_path_problems(html: Path, forbidden: list[str]) -> list[str]:
+    """Paths of the building machine anywhere in a page or in a downloadable notebook (`_sources`)."""
+    problems = []
+    for path in book_pages(html) + sorted((html / "_sources").rglob("*.ipynb")):
+        if path.suffix == ".ipynb":
+            nb = json.loads(path.read_text())
+            cells = [c for c in nb["cells"]]
+            text = json.dumps(nb["metadata"]) + "".join(
+                "".join(c["source"]) + "".join(
+                    "".join(o.get("text", "")) + json.dumps(o.get("evalue", "")) + json.dumps(o.get("traceback", []))
+                    + "".join("".join(v) for m, v in o.get("data", {}).items() if m.startswith("text/"))
+                    for o in c.get("outputs", [])) for c in cells)
+        else:
+            text = path.read_text(errors="replace")
+        text = DATA_URI.sub("data:", text)
+        for word in forbidden:
+            at = text.find(word)
+            if at >= 0:
+                problems.append(f"{path.relative_to(html)}: {word!r} in ...{text[max(0, at - 60):at + 80]!r}...")
+    return problems
+
+
+def output_noise_problems(html: Path) -> list[str]:
+    """Warnings, tracebacks, kernel log lines and papermill's or the install cell in what the pages show."""
+    problems = []
+    for path in book_pages(html):
+        page = ReadPage(path)
+        shown = page.text(output=True, script=False)
+        for word in ("WARNING", "Traceback", "UserWarning", "Warning: ", "[IPKernelApp]"):
+            if word in shown:
+                at = shown.find(word)
+                problems.append(f"{path.relative_to(html)}: {word!r} in an output: ...{shown[max(0, at - 80):at + 120]!r}")
+        raw = path.read_text(errors="replace")
+        for marker in ("tag_injected-parameters", "tag_remove-cell", "%pip install"):
+            if marker in raw:
+                problems.append(f"{path.relative_to(html)}: a cell the book hides is shown ({marker})")
+    return problems
+
+
+def maths_problems(html: Path) -> list[str]:
+    """Maths a reader would see raw: MathJax from a CDN (or missing) on a page with maths, `\\(` outside
+    the maths MathJax typesets, or dollar maths that was never parsed."""
+    problems = []
+    for path in book_pages(html):
+        page, name = ReadPage(path), path.relative_to(html)
+        prose = page.text(script=False, math=False, code=False)
+        for raw in ("\\(", "\\["):
+            if raw in prose:
+                at = prose.find(raw)
+                problems.append(f"{name}: maths left as text: ...{prose[max(0, at - 40):at + 60]!r}")
+        if UNRENDERED_DOLLARS.search(prose):
+            problems.append(f"{name}: dollar maths left as text: {UNRENDERED_DOLLARS.search(prose).group(0)!r}")
+        mathjax = [s for s in page.scripts if "mathjax" in s.lower()]
+        if page.text(math=True, script=False):
+            if not mathjax:
+                problems.append(f"{name}: has maths but loads no MathJax")
+        for src in mathjax:
+            if "://" in src or src.startswith("//"):
+                problems.append(f"{name}: MathJax comes from the network ({src}); the book must render offline")
+            elif not (path.parent / src.split("?")[0]).exists():
+                problems.append(f"{name}: MathJax script {src} is not in the built book")
+    return problems
+
+
+def link_problems(html: Path) -> list[str]:
+    """Links, images, scripts and styles of the book that lead nowhere: a local href or src whose file is
+    missing, or whose #anchor is no id on the target page. Links to the web are not followed."""
+    problems, ids = [], {}
+    for path in book_pages(html):
+        page = ReadPage(path)
+        for tag, attr, ref in page.refs:
+            if re.match(r"^(?:[a-z][a-z0-9+.-]*:|//)", ref, re.I) or ref in ("#", ""):
+                continue  # http(s), mailto, data:, javascript: ... and the theme's empty toggles
+            target, _, anchor = ref.partition("#")
+            target = target.split("?")[0]
+            file = (path.parent / target).resolve() if target else path
+            if file.is_dir():
+                file = file / "index.html"
+            where = f"{path.relative_to(html)}: <{tag} {attr}={ref!r}>"
+            if not file.exists():
+                problems.append(f"{where}: no file {file}")
+            elif anchor and file.suffix == ".html":
+                if file not in ids:
+                    ids[file] = ReadPage(file).ids
+                if anchor not in ids[file]:
+                    problems.append(f"{where}: no id {anchor!r} on {file.name}")
+    return problems
+
+
+def browser_problems(page: Path, chromium: str) -> list[str]:
+    """Load `page` in headless Chromium (no network needed): JavaScript errors it logs, and maths that is
+    still raw TeX once MathJax has run."""
+    done = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                           "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000",
+                           "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    problems = [f"{page.name}: {line.strip()}" for line in done.stderr.splitlines()
+                if "Uncaught" in line or ("CONSOLE" in line and re.search(r"\berror\b", line, re.I))]
+    dom = done.stdout
+    if 'class="math' in page.read_text(errors="replace"):
+        if "<mjx-container" not in dom:
+            problems.append(f"{page.name}: MathJax did not typeset the maths")
+        visible = re.sub(r"<(script|style)\b.*?</\1>", "", dom, flags=re.S)
+        if "\\(" in re.sub(r"<[^>]+>", "", visible):
+            problems.append(f"{page.name}: raw \\( ... \\) maths left after MathJax ran")
+    return problems
+
+
+def reader_forbidden(extra: list[str] = ()) -> list[str]:
+    return [str(ROOT), "/tmp/", "/root/", "/home/", *extra]
+
+
+@pytest.mark.slow
+def test_the_built_book_shows_no_machine_paths(smoke_book):
+    root, _, index = smoke_book
+    assert machine_path_problems(index.parent, reader_forbidden([str(root)])) == []
+
+
+@pytest.mark.slow
+def test_the_built_book_shows_no_warnings_tracebacks_or_hidden_cells(smoke_book):
+    _, _, index = smoke_book
+    html = index.parent
+    assert output_noise_problems(html) == []
+    for path in (html / "notebooks").glob("*.html"):
+        assert "tag_parameters" in path.read_text(), f"{path.name}: the parameters cell stays visible"
+
+
+@pytest.mark.slow
+def test_the_built_book_renders_maths_offline(smoke_book):
+    _, _, index = smoke_book
+    html = index.parent
+    assert maths_problems(html) == []
+    assert (html / "_static" / "mathjax" / "tex-svg.js").exists()
+    assert any('class="math' in p.read_text() for p in chapter_pages(html)), "the chapters' maths is there"
+
+
+@pytest.mark.slow
+def test_every_link_and_image_of_the_built_book_resolves(smoke_book):
+    _, _, index = smoke_book
+    assert link_problems(index.parent) == []
+
+
+@pytest.mark.slow
+def test_chapters_load_in_a_browser_without_errors(smoke_book):
+    chromium = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    if chromium is None:
+        pytest.skip("no chromium on this machine (apt-get install chromium) to load the pages")
+    _, _, index = smoke_book
+    html = index.parent
+    problems = []
+    for page in chapter_pages(html) + sorted((html / "book").glob("*.html")):
+        problems += browser_problems(page, chromium)
+    assert problems == []
+
+
+def fake_book(tmp_path: Path, flaw: str = "") -> Path:
+    """A two-page built book, clean unless `flaw` names one thing a reader would trip over."""
+    html = tmp_path / "html"
+    (html / "notebooks").mkdir(parents=True)
+    (html / "_static" / "mathjax").mkdir(parents=True)
+    (html / "_static" / "mathjax" / "tex-svg.js").write_text("/* MathJax */")
+    (html / "_images").mkdir()
+    (html / "_images" / "fig.png").write_bytes(b"png")
+    mathjax = {"cdn": "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js",
+               "missing-mathjax": "../_static/mathjax/tex-chtml.js"}.get(flaw, "../_static/mathjax/tex-svg.js")
+    output = {"path": f"saved to {ROOT}/runs/base", "tmp": "wrote /tmp/pytest-1/x.json",
+              "warning": "/x/train.py:3: UserWarning: one class", "traceback": "Traceback (most recent call last):",
+              "kernel": "[IPKernelApp] WARNING | Kernel is running over TCP"}.get(flaw, "saved to runs/base")
+    prose = {"raw-maths": "the range \\(x_{\\min}\\) in text", "dollars": "the range $x_{\\min}$ in text"}.get(
+        flaw, 'the range <span class="math notranslate nohighlight">\\(x_{\\min}\\)</span>')
+    link = {"link": "../book/nowhere.html", "anchor": "../index.html#no-such-section"}.get(flaw, "../index.html#top")
+    image = "../_images/gone.png" if flaw == "image" else "../_images/fig.png"
+    injected = '<div class="cell tag_injected-parameters">x</div>' if flaw == "injected" else ""
+    (html / "notebooks" / "01_data.html").write_text(f"""<html><head>
+<script defer="defer" src="{mathjax}"></script></head><body>
+<p>{prose}</p><a href="{link}">home</a><img src="{image}"/>{injected}
+<div class="cell docutils container"><div class="cell_output docutils container">
+<div class="output stream highlight-myst-ansi notranslate"><pre>{output}</pre></div>
+<img src="data:image/png;base64,AAAA/tmp/BBBB"/></div></div></body></html>""")
+    (html / "index.html").write_text('<html><body><h1 id="top">rawtag</h1>'
+                                     '<a href="notebooks/01_data.html">chapter</a></body></html>')
+    return html
+
+
+@pytest.mark.parametrize("flaw, check", [
+    ("path", "paths"), ("tmp", "paths"), ("warning", "noise"), ("traceback", "noise"), ("kernel", "noise"),
+    ("injected", "noise"), ("cdn", "maths"), ("missing-mathjax", "maths"), ("raw-maths", "maths"),
+    ("dollars", "maths"), ("link", "links"), ("anchor", "links"), ("image", "links")])
+def test_each_reader_check_finds_its_flaw(tmp_path, flaw, check):
+    checks = {"paths": lambda html: machine_path_problems(html, reader_forbidden()),
+              "noise": output_noise_problems, "maths": maths_problems, "links": link_problems}
+    clean = fake_book(tmp_path / "clean")
+    assert {name: run(clean) for name, run in checks.items()} == {name: [] for name in checks}
+    assert checks[check](fake_book(tmp_path / flaw, flaw)), f"the {check} check misses a {flaw} flaw"

@@ -25,8 +25,7 @@ def test_single_class_tags_are_excluded_and_counted():
     y[:, 1] = 0
     y[:, 3] = 1
     s = rng.random((50, 4))
-    with pytest.warns(UserWarning, match="2 tag\\(s\\) have a single class"):
-        scores = tag_scores(y, s, ["a", "b", "c", "d"])
+    scores = tag_scores(y, s, ["a", "b", "c", "d"])
     assert scores.excluded == ["b", "d"] and np.isnan(scores.per_tag_roc["b"])
     assert scores.roc_auc == pytest.approx(np.mean([roc_auc_score(y[:, j], s[:, j]) for j in (0, 2)]))
 
@@ -44,3 +43,56 @@ def test_per_clip_bce_matches_torch_and_is_stable():
         torch.tensor(z), torch.tensor(y), reduction="none").mean(dim=1).numpy()
     got = per_clip_bce(y, z)
     assert np.allclose(got, expect) and np.isfinite(got).all()
+
+
+def test_rank_auc_matches_sklearn_with_ties_and_single_class():
+    rng = np.random.default_rng(3)
+    y = (rng.random((40, 6)) < 0.4).astype(int)
+    y[:, 5] = 0
+    s = np.round(rng.standard_normal((40, 6)), 1)  # many ties
+    from rawtag.metrics import rank_auc
+
+    got = rank_auc(y, s)
+    assert np.isnan(got[5])
+    assert np.allclose(got[:5], [roc_auc_score(y[:, j], s[:, j]) for j in range(5)])
+
+
+def test_bootstrap_interval_covers_and_narrows_with_clips():
+    from rawtag.metrics import bootstrap
+
+    rng = np.random.default_rng(4)
+
+    def data(n):
+        y = (rng.random((n, 8)) < 0.3).astype(int)
+        return y, rng.standard_normal((n, 8)) + 0.8 * y
+
+    y, s = data(100)
+    small = bootstrap(y, s, resamples=300)
+    assert small.low < small.value < small.high
+    assert small.value == pytest.approx(roc_auc_score(y, s, average="macro"))
+    y2, s2 = data(1600)
+    large = bootstrap(y2, s2, resamples=300)
+    assert (large.high - large.low) < 0.5 * (small.high - small.low)  # ~1/sqrt(16) as wide
+    assert large.excludes(0.5) and not large.excludes(large.value)
+
+
+def test_paired_difference_of_a_model_with_itself_is_zero_and_of_noise_includes_zero():
+    from rawtag.metrics import bootstrap
+
+    rng = np.random.default_rng(5)
+    y = (rng.random((150, 5)) < 0.3).astype(int)
+    s = rng.standard_normal((150, 5)) + y
+    same = bootstrap(y, s, s, resamples=200)
+    assert same.value == 0 and same.low == 0 and same.high == 0
+    better = bootstrap(y, s + 3 * y, s, resamples=200)
+    assert better.low > 0
+    twin = bootstrap(y, s + 0.01 * rng.standard_normal(s.shape), s, resamples=200)
+    assert twin.low <= 0 <= twin.high
+
+
+def test_seed_interval():
+    from rawtag.metrics import seed_interval
+
+    iv = seed_interval([0.70, 0.72, 0.74])
+    assert iv.value == pytest.approx(0.72) and iv.low < 0.70 and iv.high > 0.74  # t(2) is wide
+    assert np.isnan(seed_interval([0.7]).low)

@@ -79,3 +79,31 @@ def test_bad_parameters(params, message):
 def test_unknown_model():
     with pytest.raises(ValueError, match="unknown model 'resnet'; choose one of base, improved"):
         build_model("resnet")
+
+
+def _fc1_inputs(model, x, dropout_training: bool):
+    """What reaches FC 100: eval mode everywhere (batch norm with running statistics), dropout on or off."""
+    seen = []
+    hook = model.fc1.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach()))
+    model.eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.train(dropout_training)
+    with torch.no_grad():
+        model(x)
+    hook.remove()
+    return seen[0]
+
+
+def test_dropout_keeps_expected_features_unchanged():
+    """Inverted dropout on the pooled vector keeps E[train-mode features] = eval-mode features; placed before
+    a max-pool (the old placement) the max of scaled values would make the training mean ~2x larger."""
+    torch.manual_seed(0)
+    model = build_model("improved", n_tags=5, widths=(8, 16, 16), first_filters=8)
+    x = torch.randn(1, 10, 1, 34950)
+    reference = _fc1_inputs(model, x, dropout_training=False)
+    draws = torch.stack([_fc1_inputs(model, x, dropout_training=True) for _ in range(400)])
+    ratio = float(draws.mean(0).sum() / reference.sum())
+    assert abs(ratio - 1) < 0.05, ratio
+    stage_names = [name for name, _, _ in model.stages(x)]
+    assert stage_names.index("dropout 0.5") == stage_names.index("global max over time") + 1

@@ -13,7 +13,15 @@ from rawtag.data import mtat
 from conftest import MTAT_DIR, write_annotations
 
 REAL = MTAT_DIR / "annotations_final.csv"
+SYNONYMS_TSV = MTAT_DIR / "synonyms.tsv"
 needs_real = pytest.mark.skipif(not REAL.exists(), reason=f"real MTAT annotations absent ({REAL})")
+needs_synonyms = pytest.mark.skipif(not SYNONYMS_TSV.exists(), reason=f"synonym groups absent ({SYNONYMS_TSV})")
+
+
+def _tsv_groups() -> dict[str, list[str]]:
+    """synonyms.tsv as published: `merged_tag<TAB>col|col|...` under a header line."""
+    lines = SYNONYMS_TSV.read_text().splitlines()[1:]
+    return {merged: cols.split("|") for merged, cols in (line.split("\t") for line in lines if line)}
 
 
 @needs_real
@@ -34,7 +42,8 @@ def test_real_top50_matches_published_list():
 
 @needs_real
 @pytest.mark.mtat
-@pytest.mark.parametrize("scheme,counts", [("folder", (15250, 1529, 4332)), ("won", (15247, 1529, 4332))])
+@pytest.mark.parametrize("scheme,counts", [("folder", (15250, 1529, 4332)), ("won", (15247, 1529, 4332)),
+                                           ("paper", (16963, 4392, 0))])
 def test_real_split_counts(scheme, counts):
     result = mtat.splits(mtat.read_annotations(REAL), scheme, 50)
     assert (len(result["train"]), len(result["valid"]), len(result["test"])) == counts
@@ -51,6 +60,85 @@ def test_real_won_valid_and_test_lists_match():
     for split in ("valid", "test"):
         published = [line.split("\t")[1] for line in np.load(MTAT_DIR / "splits" / "won" / f"{split}.npy")]
         assert sorted(published) == sorted(result[split])
+
+
+@needs_synonyms
+def test_synonym_constant_is_the_published_grouping():
+    assert {m: tuple(cols) for m, cols in _tsv_groups().items()} == mtat.SYNONYMS
+    assert len(mtat.SYNONYMS) == 29
+    columns = [c for cols in mtat.SYNONYMS.values() for c in cols]
+    assert len(columns) == len(set(columns)) and set(columns) <= set(mtat.MTAT_TAGS)
+
+
+@needs_real
+@needs_synonyms
+@pytest.mark.mtat
+def test_real_paper_split_reproduces_the_paper():
+    import numpy as np
+
+    ann = mtat.read_annotations(REAL)
+    result = mtat.splits(ann, "paper", 50)
+    assert (len(result["train"]), len(result["valid"]), result["test"]) == (16963, 4392, [])
+    assert (16963, 4392, None) in mtat.LITERATURE_SPLITS.values()  # the paper's reported counts
+    # the top 50 merged tags, computed here from synonyms.tsv: a group is the union of its columns,
+    # ranked by clips, ties by the position of the group's first column in the file
+    groups = _tsv_groups()
+    grouped = {c for cols in groups.values() for c in cols}
+    members = {**groups, **{t: [t] for t in ann.tags if t not in grouped}}
+    clips = {m: int(np.logical_or.reduce([ann.matrix[:, ann.tags.index(c)] == 1 for c in cols]).sum())
+             for m, cols in members.items()}
+    first = {m: min(ann.tags.index(c) for c in cols) for m, cols in members.items()}
+    ranked = sorted(members, key=lambda m: (-clips[m], first[m]))
+    assert result["tags"] == ranked[:50]
+    assert result["tags"][:3] == ["guitar", "classical", "slow"] and result["tags"][-1] == "no beat"
+    assert clips[ranked[49]] > clips[ranked[50]]  # no tie at the boundary: the 50 do not hang on the tie rule
+    assert set(result["train"]).isdisjoint(result["valid"])
+    assert {p[0] for p in result["train"]} == set("0123456789abc")
+    assert {p[0] for p in result["valid"]} == set("def")
+    assert not set(mtat.BROKEN_CLIPS) & set(result["train"] + result["valid"])
+    assert set(mtat.PAPER_NAMED_CLIPS.values()) <= set(result["valid"])
+
+
+@needs_real
+@pytest.mark.mtat
+def test_real_paper_split_cli(tmp_path):
+    import json
+
+    from rawtag.__main__ import main
+
+    out = tmp_path / "paper.json"
+    assert main(["splits", "--annotations", str(REAL), "--scheme", "paper", "--top-k", "50",
+                 "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    counts = (len(result["tags"]), len(result["train"]), len(result["valid"]), result["test"])
+    assert counts == (50, 16963, 4392, [])
+    assert "no singer" in result["tags"] and "no vocals" not in result["tags"]
+
+
+def test_merge_synonyms_unions_columns_and_keeps_first_column_place(tmp_path):
+    f = tmp_path / "a.csv"
+    tags = ("b", "y", "c", "x", "z")
+    write_annotations(f, [(1, {"b"}, "0/1.mp3"), (2, {"x", "y"}, "0/2.mp3"), (3, {"c"}, "0/3.mp3")], tags=tags)
+    merged = mtat.merge_synonyms(mtat.read_annotations(f), {"x": ("x", "y"), "w": ("w",)})
+    assert merged.tags == ["b", "x", "c", "z"]  # x sits where y, its group's first column, was; w is absent
+    assert merged.matrix[:, 1].tolist() == [0, 1, 0]  # a clip with both columns counts once
+    # tie rule: b, x and c have one clip each and keep that order
+    assert mtat.top_tags(merged, 3) == ["b", "x", "c"]
+
+
+def test_splits_paper_merges_and_uses_folders_0c_and_df(tmp_path):
+    broken = next(iter(mtat.BROKEN_CLIPS))
+    rows = [(1, {"guitars"}, "0/a.mp3"), (2, {"guitar", "women"}, "c/c.mp3"), (3, {"woman"}, "d/d.mp3"),
+            (4, {"guitar"}, "f/f.mp3"), (5, set(), "0/untagged.mp3"), (6, {"guitar"}, broken)]
+    write_annotations(tmp_path / "a.csv", rows)
+    ann = mtat.read_annotations(tmp_path / "a.csv")
+    paper = mtat.splits(ann, "paper", 2)
+    assert paper == {"tags": ["guitar", "female"], "train": ["0/a.mp3", "c/c.mp3"],
+                     "valid": ["d/d.mp3", "f/f.mp3"], "test": []}
+    labels = mtat.label_matrix(ann, paper["tags"], paper["train"] + paper["valid"], "paper")
+    assert labels.tolist() == [[1, 0], [1, 1], [0, 1], [1, 0]]
+    # the raw columns of the same names miss the synonyms: merged tags are labelled with their scheme
+    assert mtat.label_matrix(ann, paper["tags"], paper["train"]).tolist() == [[0, 0], [1, 0]]
 
 
 def test_read_annotations_quoted_tabs_crlf(tmp_path):

@@ -116,3 +116,17 @@ def test_prepare_cli_and_errors(tmp_path, capsys):
                  "--workers", "1"]) == 0
     assert (tmp_path / "o" / "manifest.json").exists()
     shutil.rmtree(tmp_path / "o")
+
+
+def test_prepare_paper_scheme_labels_merged_tags(synth_source, tmp_path):
+    data = PreparedSet(prepare(synth_source, tmp_path / "paper", scheme="paper", workers=2, progress=False))
+    ann = mtat.read_annotations(synth_source / mtat.ANNOTATIONS)
+    merged = mtat.merge_synonyms(ann)
+    assert data.manifest["params"]["scheme"] == "paper" and data.tags == mtat.top_tags(merged, 50)
+    synonyms = {c for cols in mtat.SYNONYMS.values() for c in cols} - set(mtat.SYNONYMS)
+    assert not synonyms & set(data.tags)  # only merged names: no "drums", "electronic", "woman" ...
+    train, valid = ({data.paths[i][0] for i in data.rows(s)} for s in ("train", "valid"))
+    assert train and train <= set("0123456789abc") and "c" in train
+    assert valid and valid <= set("def") and len(data.rows("test")) == 0
+    rows = [merged.mp3_paths.index(p) for p in data.paths]
+    assert data.labels.tolist() == merged.matrix[rows][:, [merged.tags.index(t) for t in data.tags]].tolist()

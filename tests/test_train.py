@@ -98,3 +98,23 @@ def test_train_evaluate_tag_cli(tone_prepared, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "bad.mp3: cannot decode" in captured.err and "1 of 2 file(s) could not be read" in captured.err
     assert captured.out.startswith(str(tmp_path / "x.wav")), "the readable file is still tagged"
+
+
+def test_results_hold_last_and_best_epoch_validation(tone_prepared, tmp_path):
+    fit(tone_prepared, tmp_path / "r", TrainConfig(epochs=3, lr=1e-2, max_train_clips=16), progress=False)
+    results = json.loads((tmp_path / "r" / "results.json").read_text())
+    epochs = json.loads((tmp_path / "r" / "history.json").read_text())["epochs"]
+    aucs = [e["valid_roc_auc"] for e in epochs]
+    assert results["valid_last_epoch"] == {"epoch": 3, "roc_auc": aucs[-1], "pr_auc": epochs[-1]["valid_pr_auc"]}
+    assert results["best_epoch"] == 1 + int(np.argmax(aucs))
+    assert results["valid"]["roc_auc"] == pytest.approx(max(aucs), abs=1e-9)  # the best model, re-scored
+
+
+def test_bf16_precision_is_recorded_and_trains(tone_prepared, tmp_path):
+    results = fit(tone_prepared, tmp_path / "r", TrainConfig(epochs=1, lr=1e-2, max_train_clips=8,
+                                                             precision="bf16"), progress=False)
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["train"]["precision"] == "bf16" and results["precision"] == "bf16"
+    assert np.isfinite(results["valid"]["roc_auc"])
+    with pytest.raises(ValueError, match="unknown precision 'fp8'; choose one of fp32, bf16"):
+        TrainConfig(precision="fp8").resolved()

@@ -23,11 +23,17 @@ def test_relative_folders_start_at_the_project_root(tmp_path, monkeypatch):
 
 def test_profile_picks_dataset_and_labels_say_where_numbers_come_from(tmp_path):
     quick = Workspace("quick", data_root=tmp_path)
-    assert quick.dataset == "synthetic" and quick.label == "synthetic set (1,200 clips), quick profile"
-    assert quick.prepared == tmp_path / "synthetic-1200" / "prepared"
+    assert quick.dataset == "synthetic"
+    assert quick.label == "synthetic set (1,200 clips, paper split), quick profile"
+    assert quick.prepared == tmp_path / "synthetic-1200" / "prepared-paper"
     paper = Workspace("paper", data_root=tmp_path)
-    assert paper.dataset == "mtat" and paper.label == "MagnaTagATune, paper profile"
-    assert paper.source == tmp_path / "mtat"
+    assert paper.dataset == "mtat" and paper.label == "MagnaTagATune (paper split), paper profile"
+    assert paper.source == tmp_path / "mtat" and paper.prepared == tmp_path / "mtat-prepared-paper"
+    won = Workspace("paper", data_root=tmp_path, scheme="won")
+    assert won.prepared == tmp_path / "mtat-prepared-won"
+    assert won.label == "MagnaTagATune (won split), paper profile"
+    with pytest.raises(ValueError, match="unknown split scheme 'random'"):
+        Workspace("quick", scheme="random")
     with pytest.raises(ValueError, match="unknown dataset 'fma'"):
         Workspace("quick", dataset="fma")
     with pytest.raises(ValueError, match="unknown profile 'huge'"):
@@ -42,6 +48,8 @@ def test_run_names_drop_defaults_so_chapters_share_runs(tmp_path):
     assert ws.run_dir("base", length=1024, stride=512).name == "base_length=1024_stride=512"
     assert ws.run_dir("improved", widths=(32, 32)).name == "improved_widths=32-32"
     assert ws.run_dir("base", budget_of="improved").name == "base_budget_of=improved"
+    won = Workspace("smoke", runs_root=tmp_path, scheme="won")  # another split: its own folder of runs
+    assert won.run_dir("base") == tmp_path / "synthetic-smoke-won" / "base"
 
 
 def test_config_uses_profile_budget_and_full_model_parameters():
@@ -67,3 +75,17 @@ def test_train_shares_and_reads_back_a_finished_run(tone_prepared, tmp_path, mon
     assert again_dir == out and again == results
     assert (out / "results.json").stat().st_mtime_ns == stamp, "a finished run is read back, not retrained"
     assert json.loads((out / "config.json").read_text())["model_params"]["time_pool"] == "max"
+
+
+def test_data_prepares_with_the_workspace_scheme(tmp_path, monkeypatch):
+    import rawtag.data.prepare as prep
+    import rawtag.data.synth as synth
+
+    calls = []
+    monkeypatch.setattr(synth, "write_synthetic", lambda *a, **k: None)
+    monkeypatch.setattr(prep, "prepare", lambda source, out, **k: calls.append((out, k["scheme"])))
+    monkeypatch.setattr(prep, "PreparedSet", lambda path: path)
+    for scheme in ("paper", "won"):
+        ws = Workspace("smoke", data_root=tmp_path, scheme=scheme)
+        assert ws.data(progress=False) == ws.prepared
+    assert [(out.name, scheme) for out, scheme in calls] == [("prepared-paper", "paper"), ("prepared-won", "won")]

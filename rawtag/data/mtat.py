@@ -1,7 +1,8 @@
 """MagnaTagATune (MTAT) as it is on disk: the official files, the annotations, top-K tags and splits.
 
-Taught in chapter 01 (data). The facts here (URLs, checksums, broken clips, split rules) are the
-published ones; `tests/test_mtat.py` checks them against the real annotation file where it is present.
+Taught in chapter 01 (data). The facts here (URLs, checksums, broken clips, synonym groups, split rules)
+are the published ones; `tests/test_mtat.py` checks them against the real annotation file where it is
+present.
 """
 from __future__ import annotations
 
@@ -47,14 +48,59 @@ BROKEN_CLIPS = {
 
 #: Folder-based split: MTAT's 16 folders 0-f, by the first character of mp3_path.
 SPLIT_FOLDERS = {"train": "0123456789ab", "valid": "c", "test": "def"}
-SCHEMES = ("folder", "won")
+#: The paper's split: it trains on folders 0-c, validates on d-f and has no test split.
+PAPER_SPLIT_FOLDERS = {"train": "0123456789abc", "valid": "def", "test": ""}
+SCHEMES = ("folder", "won", "paper")
 # Published split sizes (train, valid, test), quoted for chapter 01's comparison with our own counts.
 LITERATURE_SPLITS = {
     "folder, all clips (0-b / c / d-f)": (18_709, 1_825, 5_329),
     "folder, top-50 (clips with a top-50 tag)": (15_250, 1_529, 4_332),
     "Won et al. 2020 (top-50 minus 3 broken clips)": (15_247, 1_529, 4_332),
     "Lee et al. 2017 (published lists)": (15_244, 1_529, 4_332),
-    "this paper (as reported; train / valid only)": (16_963, 4_392, None),
+    "this paper (as reported; merged top-50, 0-c / d-f, no test)": (16_963, 4_392, None),
+}
+
+#: The two validation clips the paper names in section VIII (it names its own `.npy` files; these are the
+#: MP3s they were decoded from): the lowest binary cross-entropy (0.0582) and the highest (0.7612).
+PAPER_NAMED_CLIPS = {
+    "best": "f/various_artists-south_by_southwest_compilation-03-completely_mysticism_dr_kuch-0-29.mp3",
+    "worst": "f/lizzi-love_and_you_and_i-02-love_and_you_and_i-233-262.mp3",
+}
+
+#: Synonymous tags, merged tag -> its annotation columns: the 29 groups of keunwoochoi/magnatagatune-list,
+#: the grouping the paper's split uses (scheme `paper`). Columns in no group keep their own name.
+SYNONYMS = {
+    "beat": ("beat", "beats"),
+    "chant": ("chant", "chanting"),
+    "choir": ("choir", "choral"),
+    "classical": ("classical", "clasical", "classic"),
+    "drum": ("drum", "drums"),
+    "electro": ("electro", "electronic", "electronica", "electric"),
+    "fast": ("fast", "fast beat", "quick"),
+    "female": ("female", "female singer", "female singing", "female vocals", "female vocal", "female voice",
+               "woman", "woman singing", "women"),
+    "flute": ("flute", "flutes"),
+    "guitar": ("guitar", "guitars"),
+    "hard": ("hard", "hard rock"),
+    "harpsichord": ("harpsichord", "harpsicord"),
+    "heavy": ("heavy", "heavy metal", "metal"),
+    "horn": ("horn", "horns"),
+    "india": ("india", "indian"),
+    "jazz": ("jazz", "jazzy"),
+    "male": ("male", "male singer", "male vocal", "male vocals", "male voice", "man", "man singing", "men"),
+    "no beat": ("no beat", "no drums"),
+    "no singer": ("no singer", "no singing", "no vocal", "no vocals", "no voice", "no voices",
+                  "instrumental"),
+    "opera": ("opera", "operatic"),
+    "orchestra": ("orchestra", "orchestral"),
+    "quiet": ("quiet", "silence"),
+    "singer": ("singer", "singing"),
+    "space": ("space", "spacey"),
+    "string": ("string", "strings"),
+    "synth": ("synth", "synthesizer"),
+    "violin": ("violin", "violins"),
+    "vocal": ("vocal", "vocals", "voice", "voices"),
+    "strange": ("strange", "weird"),
 }
 
 #: MTAT's 188 tag columns, in the order of `annotations_final.csv` (the synthetic set writes the same).
@@ -135,33 +181,60 @@ def top_tags(ann: Annotations, k: int = 50) -> list[str]:
     return [ann.tags[i] for i in order if counts[i] > 0][:k]
 
 
+def merge_synonyms(ann: Annotations, groups: dict = SYNONYMS) -> Annotations:
+    """The annotations with each group of synonymous columns merged into one tag. Chapter 01.
+
+    A merged tag is positive for a clip when any of its columns is; a column in no group stays as it is.
+    Each merged tag takes the place of its group's first column in the file, so `top_tags`'s tie rule
+    (column order) applies to merged tags too. Columns a group names that the file lacks are ignored.
+    """
+    group_of = {column: tag for tag, columns in groups.items() for column in columns}
+    members: dict[str, list[int]] = {}  # merged tag -> its column indices, in order of first column
+    for j, column in enumerate(ann.tags):
+        members.setdefault(group_of.get(column, column), []).append(j)
+    matrix = np.stack([ann.matrix[:, cols].max(axis=1) for cols in members.values()], axis=1)
+    return Annotations(ann.clip_ids, list(members), matrix, ann.mp3_paths)
+
+
+def scheme_annotations(ann: Annotations, scheme: str) -> Annotations:
+    """The annotations whose columns a scheme's tags name: synonym-merged for `paper`, else as read."""
+    if scheme not in SCHEMES:
+        raise MTATError(f"unknown split scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    return merge_synonyms(ann) if scheme == "paper" else ann
+
+
 def splits(ann: Annotations, scheme: str = "folder", k: int = 50) -> dict:
     """Split the clips as the literature does; returns {"tags", "train", "valid", "test"}.
 
     - `folder`: folders 0-b train, c valid, d-f test, keeping clips with at least one top-K tag
       (15,250 / 1,529 / 4,332 on MTAT with K = 50);
-    - `won`: the same without the three broken clips (15,247 / 1,529 / 4,332; Won et al. 2020).
+    - `won`: the same without the three broken clips (15,247 / 1,529 / 4,332; Won et al. 2020);
+    - `paper`: the paper's own split: tags merged with `SYNONYMS`, the top-K merged tags, folders 0-c
+      train and d-f valid, no test, without the three broken clips (16,963 / 4,392 / 0 with K = 50,
+      exactly the paper's counts). Its tags are merged names: label them with `label_matrix(..., scheme)`.
     Chapter 01.
     """
-    if scheme not in SCHEMES:
-        raise MTATError(f"unknown split scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    ann = scheme_annotations(ann, scheme)
     tags = top_tags(ann, k)
     cols = [ann.tags.index(t) for t in tags]
     has_tag = ann.matrix[:, cols].any(axis=1)
     out = {"tags": tags, "train": [], "valid": [], "test": []}
-    folder_split = {c: s for s, folders in SPLIT_FOLDERS.items() for c in folders}
+    folders = PAPER_SPLIT_FOLDERS if scheme == "paper" else SPLIT_FOLDERS
+    folder_split = {c: s for s, chars in folders.items() for c in chars}
     for path, keep in zip(ann.mp3_paths, has_tag):
         split = folder_split.get(path[:1])
         if not keep or split is None:
             continue
-        if scheme == "won" and path in BROKEN_CLIPS:
+        if scheme != "folder" and path in BROKEN_CLIPS:
             continue
         out[split].append(path)
     return out
 
 
-def label_matrix(ann: Annotations, tags: list[str], paths: list[str]) -> np.ndarray:
-    """Labels [len(paths), len(tags)] as uint8, rows in the order of `paths`."""
+def label_matrix(ann: Annotations, tags: list[str], paths: list[str], scheme: str = "folder") -> np.ndarray:
+    """Labels [len(paths), len(tags)] as uint8, rows in the order of `paths`; `tags` as `splits(ann, scheme)`
+    names them (merged tags for `paper`). Chapter 01."""
+    ann = scheme_annotations(ann, scheme)
     row = {p: i for i, p in enumerate(ann.mp3_paths)}
     cols = [ann.tags.index(t) for t in tags]
     return ann.matrix[np.array([row[p] for p in paths], dtype=np.int64)][:, cols]

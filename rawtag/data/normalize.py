@@ -7,13 +7,14 @@ needed and the map runs on the device after the int16 batch arrives.
 - `dataset`: one (x_min, x_max) over the TRAINING split only, applied to every split (the paper; fitting
   on validation or test would leak their statistics into training);
 - `clip`: each clip mapped by its own min and max (every clip fills [-1, 1]; level is lost);
-- `none`: int16 / 32768, the plain float conversion.
+- `none`: int16 / 32768, the plain float conversion;
+- `raw`: the int16 values as they are (up to +-32,767): no normalization at all, the paper's "before".
 """
 from __future__ import annotations
 
 import numpy as np
 
-MODES = ("dataset", "clip", "none")
+MODES = ("dataset", "clip", "none", "raw")
 
 
 def fit_minmax(rowstats: np.ndarray, rows: np.ndarray) -> tuple[int, int]:
@@ -42,6 +43,8 @@ def affine(mode: str, rowstats: np.ndarray, train_rows: np.ndarray):
         return minmax_affine(rowstats[:, 0], rowstats[:, 1])
     if mode == "none":
         return np.full(n, 1 / 32768, np.float32), np.zeros(n, np.float32)
+    if mode == "raw":
+        return np.ones(n, np.float32), np.zeros(n, np.float32)
     raise ValueError(f"unknown normalization {mode!r}; choose one of {', '.join(MODES)}")
 
 

@@ -3,8 +3,8 @@
 Taught in chapter 01 (data). A prepared folder holds:
 
 - `clips.int16`: the audio, int16, shape [N, 349500] (12 kHz, 10 sub-clips of 34,950 samples);
-- `labels.npy`: uint8 [N, K], the top-K tags; `rowstats.npy`: int16 [N, 2], each clip's min and max
-  (normalization reads these instead of the audio);
+- `labels.npy`: uint8 [N, K], the top-K tags (synonym-merged tags for scheme `paper`);
+- `rowstats.npy`: int16 [N, 2], each clip's min and max (normalization reads these instead of the audio);
 - `manifest.json`, written last: parameters, tags, clips, split rows, skipped clips with reasons.
 
 A folder without `manifest.json` is not prepared. While running, progress is kept in `.prepare/`: the
@@ -115,7 +115,7 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike, scheme: str = "fo
         os.close(fd)
         log.close()
 
-    labels = mtat.label_matrix(ann, split["tags"], paths)
+    labels = mtat.label_matrix(ann, split["tags"], paths, scheme)
     rowstats = np.zeros((n, 2), np.int16)
     skipped, padded = [], []
     row_split = {p: s for s, ps in names.items() for p in ps}

@@ -1,0 +1,52 @@
+"""Several independent training runs at once, one process each, so that every core is busy.
+
+Taught in chapter 04 (the sweep). The base CNN is small: one training step of 10 clips cannot keep two
+cores busy with threads, so two runs side by side, each on one thread, finish sooner than the same runs
+one after another on two threads (`benchmarks/train_bench.py` measures both). A run that is already
+finished is read back, never retrained; a failed run raises in the caller with its settings named.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import fields
+from pathlib import Path
+
+
+def _train_one(workspace_fields: dict, model: str, settings: dict, threads: int) -> str:
+    import torch
+
+    from .workspace import Workspace
+
+    torch.set_num_threads(threads)
+    run_dir, _ = Workspace(**workspace_fields).train(model, progress=False, **settings)
+    return str(run_dir)
+
+
+def train_all(workspace, jobs: list[tuple[str, dict]], processes: int | None = None, progress: bool = True
+              ) -> list[Path]:
+    """Train every (model, settings) job of `workspace` (as `Workspace.train(model, **settings)` would),
+    `processes` at a time (default: one per core, at most the number of unfinished jobs), each process on
+    `cores // processes` threads. Returns the run folders in the order of `jobs`."""
+    from tqdm.auto import tqdm
+
+    todo = [i for i, (model, settings) in enumerate(jobs)
+            if not (workspace.run_dir(model, **settings) / "results.json").exists()]
+    cores = os.cpu_count() or 1
+    processes = max(1, min(processes or cores, len(todo) or 1))
+    state = {f.name: getattr(workspace, f.name) for f in fields(workspace)}
+    workspace.data(progress=False)  # prepare once, before the workers need it
+    if todo:
+        context = multiprocessing.get_context("spawn")  # threads and fork do not mix
+        with ProcessPoolExecutor(processes, mp_context=context) as pool:
+            futures = {i: pool.submit(_train_one, state, *jobs[i], max(1, cores // processes)) for i in todo}
+            with tqdm(total=len(todo), desc=f"training {len(todo)} runs, {processes} at a time", unit="run",
+                      disable=not progress) as bar:
+                for i, future in futures.items():
+                    try:
+                        future.result()
+                    except Exception as e:
+                        raise RuntimeError(f"training {jobs[i][0]} with {jobs[i][1]} failed: {e}") from e
+                    bar.update()
+    return [workspace.run_dir(model, **settings) for model, settings in jobs]
