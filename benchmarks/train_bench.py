@@ -1,13 +1,17 @@
-"""Training and evaluation speed: rawtag's loop against the way research repositories on this task do it.
+"""Training and evaluation speed: rawtag's loop and layers against today's layers and the research-code way.
 
     python benchmarks/train_bench.py [--clips 300] [--steps 30] [--device auto] [--root /tmp/rawtag-bench]
 
 Same model, same batch size (10, the paper's), same clips, each measured in its own process:
-- rawtag: `Batches` over the prepared int16 memmap (a background thread reads a batch per call; int16 to
-  float and Eq. (1) on the device; pinned memory, bf16 autocast and cudnn.benchmark on CUDA), Adam,
-  `BCEWithLogitsLoss` on logits;
 - baseline: one float32 `.npy` per clip (written beforehand, untimed), `np.load` per item in a `Dataset`,
-  a `DataLoader` with one worker, the model followed by `Sigmoid`, and `BCELoss`.
+  a `DataLoader` with one worker, the model (PyTorch's layers) followed by `Sigmoid`, `BCELoss`, Adam;
+- rawtag, torch layers ("before"): `Batches` over the prepared int16 memmap (a background thread reads a
+  batch per call; int16 to float and Eq. (1) on the device; pinned memory and cudnn.benchmark on CUDA),
+  `BCEWithLogitsLoss` on logits, Adam, and the model built from PyTorch's `nn.Conv1d` / `nn.MaxPool1d`
+  (`rawtag.models.paper.torch_layers`): the formulation before issue 14;
+- rawtag, fast layers: the same loop with the models as `build_model` makes them (`FrameConv`, the
+  time-major `Conv1d` / `MaxPool1d`; equal outputs and gradients) and fused Adam, as `rawtag.train.fit`;
+  for the improved CNN also with bfloat16 autocast (`TrainConfig(precision="bf16")`).
 For the base CNN at the five Table 1 settings and the improved CNN: training clips/s (after 3 warm-up
 steps), evaluation clips/s over the validation split, and each process's peak memory.
 """
@@ -45,8 +49,12 @@ def write_npy(prepared: Path, out: Path) -> None:
     (out / "done").write_text("")
 
 
-def run_one(method: str, model_name: str, length: int, stride: int, prepared: Path, npy: Path, steps: int,
-            device: str) -> dict:
+LOOPS = [("baseline", "torch", "fp32"), ("rawtag", "torch", "fp32"), ("rawtag", "fast", "fp32")]
+BF16 = ("rawtag", "fast", "bf16")  # the improved CNN only (issue 14, item 4)
+
+
+def run_one(method: str, layers: str, precision: str, model_name: str, length: int, stride: int, prepared: Path,
+            npy: Path, steps: int, device: str) -> dict:
     import numpy as np
     import torch
     from torch import nn
@@ -54,15 +62,19 @@ def run_one(method: str, model_name: str, length: int, stride: int, prepared: Pa
     from rawtag.data.batches import Batches
     from rawtag.data.prepare import PreparedSet
     from rawtag.models import build_model
-    from rawtag.train import pick_device, predict
+    from rawtag.models.paper import torch_layers
+    from rawtag.train import autocast, pick_device, predict
 
     torch.manual_seed(0)
     dev = pick_device(device)
     data = PreparedSet(prepared)
     core = build_model(model_name, length=length, stride=stride, n_tags=len(data.tags)).to(dev)
+    if layers == "torch":
+        core = torch_layers(core)
     cuda = dev.type == "cuda"
     if cuda:
         torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
     if method == "rawtag":
         model, loss_fn = core, nn.BCEWithLogitsLoss()
@@ -78,7 +90,7 @@ def run_one(method: str, model_name: str, length: int, stride: int, prepared: Pa
                 epoch += 1
 
         def evaluate():
-            return len(predict(core, valid)[2])
+            return len(predict(core, valid, precision)[2])
     else:
         model, loss_fn = nn.Sequential(core, nn.Sigmoid()), nn.BCELoss()
 
@@ -111,13 +123,14 @@ def run_one(method: str, model_name: str, length: int, stride: int, prepared: Pa
                     n += len(x)
             return n
 
-    optimizer = torch.optim.Adam(core.parameters(), lr=1e-3)
+    fused = layers == "fast" and dev.type in ("cpu", "cuda")  # as rawtag.train.fit since issue 14
+    optimizer = torch.optim.Adam(core.parameters(), lr=1e-3, fused=fused)
     model.train()
     stream = batches()
 
     def step():
         x, y = next(stream)
-        with torch.autocast(dev.type, torch.bfloat16, enabled=cuda and method == "rawtag"):
+        with autocast(dev, precision):
             out = model(x)
         loss = loss_fn(out.float(), y)
         optimizer.zero_grad(set_to_none=True)
@@ -152,13 +165,15 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--only", choices=["base", "improved"], help="measure one model only")
     p.add_argument("--root", default="/tmp/rawtag-bench")
-    p.add_argument("--one", nargs=4, metavar=("METHOD", "MODEL", "LENGTH", "STRIDE"), help=argparse.SUPPRESS)
+    p.add_argument("--one", nargs=6, metavar=("METHOD", "LAYERS", "PRECISION", "MODEL", "LENGTH", "STRIDE"),
+                   help=argparse.SUPPRESS)
     a = p.parse_args()
     root = Path(a.root)
     prepared, npy = root / f"prepared-{a.clips}", root / f"npy-{a.clips}"
     if a.one:
-        method, model, length, stride = a.one
-        common.report(run_one(method, model, int(length), int(stride), prepared, npy, a.steps, a.device))
+        method, layers, precision, model, length, stride = a.one
+        common.report(run_one(method, layers, precision, model, int(length), int(stride), prepared, npy, a.steps,
+                              a.device))
         return
     from rawtag.data.prepare import prepare
 
@@ -173,18 +188,23 @@ def main() -> None:
             continue
         steps = str(a.improved_steps or a.steps) if model == "improved" else str(a.steps)
         extra = ["--clips", str(a.clips), "--steps", steps, "--device", a.device, "--root", a.root]
-        figs = {m: common.measure_in_subprocess(__file__, [m, model, str(length), str(stride), *extra])
-                for m in ("baseline", "rawtag")}
-        for m in ("baseline", "rawtag"):
-            f = figs[m]
-            speedup = f["train_clips_per_s"] / figs["baseline"]["train_clips_per_s"]
-            rows.append([f"{model} {length}/{stride}", m, f["train_clips_per_s"], f"{speedup:.2f}x",
-                         f["eval_clips_per_s"], f["peak_rss_mib"], f["anon_mib"] if f["anon_mib"] is not None else "-",
+        loops = LOOPS + [BF16] if model == "improved" else LOOPS
+        figs = {loop: common.measure_in_subprocess(__file__, [*loop, model, str(length), str(stride), *extra])
+                for loop in loops}
+        baseline, before = figs[LOOPS[0]]["train_clips_per_s"], figs[LOOPS[1]]["train_clips_per_s"]
+        for (method, layers, precision), f in figs.items():
+            rows.append([f"{model} {length}/{stride}", method, f["train_clips_per_s"],
+                         f"{f['train_clips_per_s'] / baseline:.2f}x", f["eval_clips_per_s"],
+                         f"{layers}, {precision}" + (" (before)" if layers == "torch" and method == "rawtag" else ""),
+                         f"{f['train_clips_per_s'] / before:.2f}x", f["peak_rss_mib"],
+                         f["anon_mib"] if f["anon_mib"] is not None else "-",
                          f"{f['gpu_peak_mib']:.0f}" if f["gpu_peak_mib"] is not None else "-", f["device"]])
-    print(common.table(["model", "loop", "train clips/s", "train vs baseline", "eval clips/s", "peak RSS MiB",
-                        "anon MiB at end", "GPU peak MiB", "device"], rows))
-    print("\npeak RSS counts the pages of the memory-mapped prepared set that were read (file-backed, dropped "
-          "by the kernel under pressure); 'anon MiB' is the process's own memory.")
+    print(common.table(["model", "loop", "train clips/s", "train vs baseline", "eval clips/s", "layers",
+                        "train vs before", "peak RSS MiB", "anon MiB at end", "GPU peak MiB", "device"], rows))
+    print("\nbefore: rawtag's loop with PyTorch's nn.Conv1d / nn.MaxPool1d and Adam (the formulation before issue "
+          "14); fast: the layers build_model makes now, with fused Adam. peak RSS counts the pages of the "
+          "memory-mapped prepared set that were read (file-backed, dropped by the kernel under pressure); "
+          "'anon MiB' is the process's own memory.")
 
 
 if __name__ == "__main__":

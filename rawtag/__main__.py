@@ -15,16 +15,29 @@ from .profiles import PRECISIONS
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
 
 
 def cmd_synth(a):
     from .data.synth import write_synthetic
 
-    out = write_synthetic(a.out, a.clips, seed=a.seed, workers=a.workers, label_drop=a.label_drop)
+    out = write_synthetic(a.out, a.clips, seed=a.seed, workers=a.workers, label_drop=a.label_drop, force=a.force)
     print(f"{out}: {a.clips} synthetic clips in MTAT's format")
 
 
@@ -36,18 +49,42 @@ def cmd_download(a):
 
 
 def cmd_splits(a):
-    from .data.mtat import read_annotations, splits
+    from .atomic import write_text
+    from .data.mtat import MTATError, outside_folders, read_annotations, splits
 
-    result = splits(read_annotations(a.annotations), a.scheme, a.top_k)
-    Path(a.json).write_text(json.dumps(result, indent=1))
+    target, source = Path(a.json), Path(a.annotations)
+    if target.exists() and source.exists() and os.path.samefile(target, source):
+        raise MTATError(f"--json {a.json} is the annotation file itself: writing it would destroy the input; "
+                        f"choose another --json")
+    if target.is_dir():
+        raise MTATError(f"--json {a.json} is a folder; give a file name, e.g. {target / 'splits.json'}")
+    if target.exists() and not a.force and not _is_splits_json(target):
+        raise MTATError(f"--json {a.json} exists and is not a splits file written by `rawtag splits`; choose "
+                        f"another --json, or pass --force to replace it")
+    ann = read_annotations(source)
+    result = splits(ann, a.scheme, a.top_k)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_text(target, json.dumps(result, indent=1))
     print(f"{a.json}: {len(result['tags'])} tags; train {len(result['train'])}, valid {len(result['valid'])}, "
           f"test {len(result['test'])}")
+    outside = outside_folders(ann)
+    if outside:
+        print(f"  {len(outside)} clip(s) outside folders 0-f are in no split: {', '.join(outside[:3])}"
+              + (" ..." if len(outside) > 3 else ""))
+
+
+def _is_splits_json(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and set(data) == {"tags", "train", "valid", "test"}
 
 
 def cmd_prepare(a):
     from .data.prepare import prepare
 
-    prepare(a.source, a.out, scheme=a.scheme, top_k=a.top_k, workers=a.workers)
+    prepare(a.source, a.out, scheme=a.scheme, top_k=a.top_k, workers=a.workers, force=a.force)
 
 
 def cmd_train(a):
@@ -60,10 +97,14 @@ def cmd_train(a):
                        seed=a.seed, normalization=a.normalization, max_train_clips=a.max_train_clips,
                        max_eval_clips=a.max_eval_clips, log_every=a.log_every, device=a.device,
                        precision=a.precision)
-    results = fit(a.data, a.out, cfg)
+    results = fit(a.data, a.out, cfg, force=a.force)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
         return
     last = results["valid_last_epoch"]
+    if results["valid"] and results["valid"]["roc_auc"] != results["valid"]["roc_auc"]:  # NaN
+        print(f"{a.out}: valid ROC-AUC undefined (every tag has a single class in the {results['valid']['clips']} "
+              f"validation clips); checkpoints/best.pt is the last epoch's model ({results['best_epoch']})")
+        return
     print(f"{a.out}: valid ROC-AUC {last['roc_auc']:.4f} at the last epoch ({last['epoch']}), "
           f"{results['valid']['roc_auc']:.4f} at the best epoch ({results['best_epoch']}, chosen on validation: "
           f"optimistic); valid PR-AUC {results['valid']['pr_auc']:.4f}" + (
@@ -110,105 +151,171 @@ def cmd_book(a):
         book.build(a.executed, a.out)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _model_names(argv) -> list[str] | None:
+    """The registered models, for `train --model`'s choices; imported (with torch) only for `train`."""
+    if "train" not in argv:
+        return None
+    from .models import MODELS
+
+    return sorted(MODELS)
+
+
+def build_parser(models: list[str] | None = None) -> argparse.ArgumentParser:
+    from . import __version__
     from .data.mtat import SCHEMES
 
-    p = argparse.ArgumentParser(prog="rawtag", description="End-to-end music auto-tagging from raw audio.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(prog="rawtag", description="End-to-end music auto-tagging from raw audio: "
+                                "data (MTAT or a synthetic set), preparation, training, evaluation, tagging, "
+                                "and the book.")
+    p.add_argument("--version", action="version", version=f"rawtag {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("synth", help="write the synthetic set in MTAT's on-disk format")
-    s.add_argument("--out", required=True)
-    s.add_argument("--clips", type=_positive, required=True)
-    s.add_argument("--seed", type=int, default=0)
+    def command(name, summary, description):
+        return sub.add_parser(name, help=summary, description=f"{summary[0].upper()}{summary[1:]}. {description}")
+
+    force = "replace what is there (by default a folder holding other data is refused)"
+
+    s = command("synth", "write the synthetic set in MTAT's on-disk format",
+                "Folders 0-f of 29.1 s MP3s, annotations_final.csv and clip_info_final.csv, deterministic in "
+                "--seed. Resumable: rerun the same command after a kill. A folder that holds another dataset "
+                "(MTAT, another seed) is refused unless --force.")
+    s.add_argument("--out", required=True, help="the folder to write (new, empty, or this same set)")
+    s.add_argument("--clips", type=_positive, required=True, help="how many clips (MTAT has 25,863)")
+    s.add_argument("--seed", type=_non_negative, default=0, help="random seed, 0 or more (default 0)")
     s.add_argument("--workers", type=_positive, default=None, help="processes (default: all cores)")
-    s.add_argument("--label-drop", type=float, default=0.1, help="chance of dropping each positive label")
+    s.add_argument("--label-drop", type=float, default=0.1,
+                   help="chance of dropping each positive label, in [0, 1) (default 0.1)")
+    s.add_argument("--force", action="store_true", help=force + "; every clip is rendered again")
     s.set_defaults(handler=cmd_synth)
 
-    s = sub.add_parser("download", help="fetch MTAT (audio, annotations, clip info), verified and resumable")
-    s.add_argument("--root", required=True)
+    s = command("download", "fetch MTAT (audio, annotations, clip info), verified and resumable",
+                "About 3 GB from the official site, each file checked against its published sha256, then "
+                "extracted into folders 0-f. Rerun the same command to resume.")
+    s.add_argument("--root", required=True, help="the folder to download into")
     s.add_argument("--base-url", default=None, help="a mirror of the official folder")
     s.set_defaults(handler=cmd_download)
 
-    s = sub.add_parser("splits", help="write the top-K tags and the train/valid/test clip lists as JSON")
-    s.add_argument("--annotations", required=True)
-    s.add_argument("--scheme", choices=SCHEMES, default="folder")
-    s.add_argument("--top-k", type=_positive, default=50)
-    s.add_argument("--json", required=True)
+    s = command("splits", "write the top-K tags and the train/valid/test clip lists as JSON",
+                "Reads an annotations_final.csv and writes {\"tags\", \"train\", \"valid\", \"test\"}. Clips "
+                "outside folders 0-f are listed, not dropped silently.")
+    s.add_argument("--annotations", required=True, help="MTAT's annotations_final.csv (or the synthetic set's)")
+    s.add_argument("--scheme", choices=SCHEMES, default="folder",
+                   help="folder: 0-b / c / d-f; won: folder without the 3 broken clips; paper: the paper's "
+                        "synonym-merged tags, 0-c / d-f (default folder)")
+    s.add_argument("--top-k", type=_positive, default=50, help="how many of the most frequent tags (default 50)")
+    s.add_argument("--json", required=True, help="the JSON file to write (never the annotation file)")
+    s.add_argument("--force", action="store_true", help="replace a --json file that is not a splits file")
     s.set_defaults(handler=cmd_splits)
 
-    s = sub.add_parser("prepare", help="decode audio once into an int16 memmap, labels and a manifest")
+    s = command("prepare", "decode audio once into an int16 memmap, labels and a manifest",
+                "Parallel, resumable (rerun the same command after a kill or a full disk) and idempotent. "
+                "Unreadable clips are skipped and listed in manifest.json.")
     s.add_argument("--source", required=True, help="folder with annotations_final.csv and folders 0-f")
-    s.add_argument("--out", required=True)
-    s.add_argument("--scheme", choices=SCHEMES, default="folder")
-    s.add_argument("--top-k", type=_positive, default=50)
-    s.add_argument("--workers", type=_positive, default=None)
+    s.add_argument("--out", required=True, help="the prepared folder to write (new, empty, or this same set)")
+    s.add_argument("--scheme", choices=SCHEMES, default="folder", help="the split scheme (see `splits --help`)")
+    s.add_argument("--top-k", type=_positive, default=50, help="how many of the most frequent tags (default 50)")
+    s.add_argument("--workers", type=_positive, default=None, help="decoding processes (default: up to 4)")
+    s.add_argument("--force", action="store_true", help=force)
     s.set_defaults(handler=cmd_prepare)
 
-    s = sub.add_parser("train", help="train a model on a prepared set")
-    s.add_argument("--data", required=True, help="a prepared folder")
-    s.add_argument("--model", default="base")
-    s.add_argument("--length", type=_positive)
-    s.add_argument("--stride", type=_positive)
-    s.add_argument("--time-pool", choices=["max", "mean"])
-    s.add_argument("--clip-pool", choices=["max", "mean"])
-    s.add_argument("--profile", choices=["smoke", "quick", "paper"], default="paper")
-    s.add_argument("--epochs", type=_positive)
-    s.add_argument("--batch-size", type=_positive)
-    s.add_argument("--lr", type=float)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--normalization", choices=["dataset", "clip", "none"], default="dataset")
-    s.add_argument("--max-train-clips", type=_positive)
-    s.add_argument("--max-eval-clips", type=_positive)
+    s = command("train", "train a model on a prepared set",
+                "Writes config.json, history.json, checkpoints/ and results.json (validation and test AUC) "
+                "into --out. An interrupted run resumes when the same command is run again; --epochs can "
+                "extend a finished run.")
+    s.add_argument("--data", required=True, help="a prepared folder (see `rawtag prepare`)")
+    s.add_argument("--model", default="base", choices=models, metavar="NAME",
+                   help=f"the model: {', '.join(models) if models else 'see `rawtag train --help`'} (default base)")
+    s.add_argument("--length", type=_positive, help="first layer's filter length, in samples (strided models)")
+    s.add_argument("--stride", type=_positive, help="first layer's stride, in samples (strided models)")
+    s.add_argument("--time-pool", choices=["max", "mean"], help="global pooling over time")
+    s.add_argument("--clip-pool", choices=["max", "mean"], help="pooling of the 10 sub-clips' logits")
+    s.add_argument("--profile", choices=["smoke", "quick", "paper"], default="paper",
+                   help="the budget: smoke (seconds), quick (minutes on a CPU), paper (the paper's; default)")
+    s.add_argument("--epochs", type=_positive, help="training epochs (default: the profile's)")
+    s.add_argument("--batch-size", type=_positive, help="clips per batch (default: the model's protocol)")
+    s.add_argument("--lr", type=float, help="learning rate (default: the model's protocol)")
+    s.add_argument("--seed", type=_non_negative, default=0, help="random seed, 0 or more (default 0)")
+    s.add_argument("--normalization", choices=["dataset", "clip", "none"], default="dataset",
+                   help="Eq. (1) min-max over the training split (dataset, default), per clip, or none")
+    s.add_argument("--max-train-clips", type=_positive, help="train on at most this many clips")
+    s.add_argument("--max-eval-clips", type=_positive, help="evaluate on at most this many clips")
     s.add_argument("--log-every", type=_positive, help="log the training loss every N iterations")
-    s.add_argument("--device", default="auto")
+    s.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     s.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="fp32 (TF32 matmuls on GPUs) or bf16 (bfloat16 autocast), recorded in config.json")
-    s.add_argument("--out", required=True, help="the run folder")
+    s.add_argument("--out", required=True, help="the run folder (new, empty, or this same run to resume)")
+    s.add_argument("--force", action="store_true", help="replace another run (other settings, more epochs) in --out")
     s.set_defaults(handler=cmd_train)
 
-    s = sub.add_parser("evaluate", help="macro ROC-AUC and PR-AUC of a run's best model")
-    s.add_argument("--run", required=True)
-    s.add_argument("--split", choices=["valid", "test"], default="valid")
+    s = command("evaluate", "macro ROC-AUC and PR-AUC of a run's best model",
+                "Scores the run's checkpoints/best.pt on one split of its prepared set (or of --data).")
+    s.add_argument("--run", required=True, help="a run folder written by `rawtag train`")
+    s.add_argument("--split", choices=["valid", "test"], default="valid", help="the split to score (default valid)")
     s.add_argument("--data", default=None, help="another prepared folder with the same tags")
-    s.add_argument("--device", default="auto")
+    s.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     s.set_defaults(handler=cmd_evaluate)
 
-    s = sub.add_parser("tag", help="the top tags of any audio file")
-    s.add_argument("files", nargs="+")
-    s.add_argument("--run", required=True)
-    s.add_argument("--top", type=_positive, default=5)
-    s.add_argument("--device", default="auto")
+    s = command("tag", "the top tags of any audio file",
+                "Any length, format, rate or channel count: decoded, cut into 29.1 s windows, averaged.")
+    s.add_argument("files", nargs="+", help="audio files (MP3, WAV, FLAC, OGG, ...)")
+    s.add_argument("--run", required=True, help="a run folder written by `rawtag train`")
+    s.add_argument("--top", type=_positive, default=5, help="how many tags to print per file (default 5)")
+    s.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     s.set_defaults(handler=cmd_tag)
 
-    s = sub.add_parser("book", help="execute the chapters (papermill) or build the HTML book (Jupyter Book)")
-    s.add_argument("action", choices=["run", "build"])
-    s.add_argument("--profile", choices=["smoke", "quick", "paper"], default="quick")
+    s = command("book", "execute the chapters (papermill) or build the HTML book (Jupyter Book)",
+                "`book run` executes the notebooks with a profile's parameters; `book build` turns the executed "
+                "notebooks into HTML.")
+    s.add_argument("action", choices=["run", "build"], help="run the chapters, or build the HTML")
+    s.add_argument("--profile", choices=["smoke", "quick", "paper"], default="quick",
+                   help="smoke, quick (default) or paper")
     s.add_argument("--only", nargs="+", metavar="CHAPTER", help="chapters by number or name, e.g. 03")
     s.add_argument("--dataset", choices=["synthetic", "mtat"], help="default: the profile's")
-    s.add_argument("--data-root", default="data")
-    s.add_argument("--runs-root", default="runs")
-    s.add_argument("--device", default="auto")
+    s.add_argument("--data-root", default="data", help="where data sets live (default data)")
+    s.add_argument("--runs-root", default="runs", help="where training runs live (default runs)")
+    s.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     s.add_argument("--executed", default="_build/executed", help="where executed chapters go (run) / come from")
     s.add_argument("--out", default=".", help="build: the HTML goes to OUT/_build/html")
     s.set_defaults(handler=cmd_book)
     return p
 
 
+#: Commands that pick up where they stopped when run again; an interrupted one says so.
+RESUMABLE = ("synth", "download", "prepare", "train", "book")
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
 def main(argv=None) -> int:
+    from .atomic import RESUME, DiskFull, is_full
     from .book import BookError
     from .data.audio import AudioError
     from .data.mtat import MTATError
     from .data.prepare import PrepareError
+    from .data.synth import SynthError
 
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(_model_names(argv)).parse_args(argv)
     try:
         args.handler(args)
-    except (ValueError, OSError, MTATError, PrepareError, AudioError, BookError) as e:
-        print(f"rawtag {args.command}: error: {e}", file=sys.stderr)
+    except (ValueError, OSError, MTATError, PrepareError, AudioError, BookError, SynthError) as e:
+        message = _one_line(e)
+        if is_full(e) and not isinstance(e, DiskFull):
+            message += f"; {RESUME}"
+        print(f"rawtag {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"rawtag {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
+        again = "; run the same command again to resume" if args.command in RESUMABLE else ""
+        print(f"rawtag {args.command}: interrupted{again}", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug: still one line for the user, the traceback on request
+        if os.environ.get("RAWTAG_TRACEBACK"):
+            raise
+        print(f"rawtag {args.command}: unexpected error: {type(e).__name__}: {_one_line(e)} (a bug: please report "
+              f"it; set RAWTAG_TRACEBACK=1 to see where it happened)", file=sys.stderr)
+        return 1
     return 0
 
 

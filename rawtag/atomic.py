@@ -1,22 +1,94 @@
 """Files that are either complete or absent: write to a temporary sibling, rename over the target.
 
 Used by every step that writes results (download, synth, prepare, train), so a killed process never
-leaves a half-written file under its final name.
+leaves a half-written file under its final name. Also the helpers every writer shares for a full disk:
+`pwrite_all` (a write checked for its full length), `DiskFull` (a one-line error saying how much space
+is needed and how to resume) and `free_bytes`.
 """
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
+
+#: errno values that mean "no room to write": a full disk, a full quota, a file-size limit.
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+RESUME = "free some space and rerun the same command to resume"
+
+
+class DiskFull(OSError):
+    """Not enough room to write; the message names the file or folder, the space needed and the fix.
+
+    Construct as `DiskFull(errno.ENOSPC, message)` (so it pickles across processes); `str()` is the message.
+    """
+
+    def __str__(self):
+        return str(self.strerror)
+
+
+def is_full(e: BaseException) -> bool:
+    return isinstance(e, OSError) and e.errno in FULL
+
+
+def human(n: float) -> str:
+    """Bytes as a short human-readable size: 812 B, 3.4 MB, 11.6 TB."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def free_bytes(path: str | os.PathLike) -> int:
+    """Free bytes on the disk that holds `path` (or its nearest existing parent)."""
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return shutil.disk_usage(p).free
+
+
+def require_space(path: str | os.PathLike, needed: int, what: str) -> None:
+    """Raise DiskFull before writing when the disk of `path` has less than `needed` bytes free."""
+    free = free_bytes(path)
+    if needed > free:
+        raise DiskFull(errno.ENOSPC, f"{what} needs about {human(needed)} free in {path}, but its disk has "
+                                     f"{human(free)}; free some space or choose another place")
+
+
+def full_error(path: str | os.PathLike, e: OSError, needed: str = "") -> DiskFull:
+    """The one-line DiskFull for a write of `path` that failed with a full-disk errno."""
+    reason = {errno.EFBIG: "file too large (a file-size limit?)"}.get(e.errno, e.strerror or "disk full")
+    more = f"; about {needed} more is needed" if needed else ""
+    return DiskFull(errno.ENOSPC, f"cannot write {path}: {reason} ({human(free_bytes(path))} free){more}; {RESUME}")
+
+
+def pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    """os.pwrite until every byte is written (a short write is retried; no progress at all is ENOSPC)."""
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        if n <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view, offset = view[n:], offset + n
 
 
 @contextmanager
 def replacing(path: str | os.PathLike):
-    """Yield a temporary path beside `path` (same suffix); rename it to `path` if the block succeeds."""
+    """Yield a temporary path beside `path` (same suffix); rename it to `path` if the block succeeds.
+
+    A full disk while writing becomes a one-line `DiskFull`; the temporary file is removed either way.
+    """
     path = Path(path)
     tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as e:
+            if is_full(e) and not isinstance(e, DiskFull):
+                raise full_error(path, e) from e
+            raise
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -75,15 +75,19 @@ def run(profile: str = "quick", only: list[str] | None = None, out: str | os.Pat
     params = {"profile": profile, "dataset": dataset, "data_root": str(locate(data_root)),
               "runs_root": str(locate(runs_root)), "device": device}
     chosen = select(only, root)
-    previous = os.environ.get("RAWTAG_PROJECT")
-    os.environ["RAWTAG_PROJECT"] = str(root)  # chapters run in `out` find the project (chapter 04 needs 03)
+    # for the kernels: chapters run in `out` find the project (chapter 04 needs 03), and progress bars stay
+    # off (a bar redrawn in a headless run is noise in the page; `fit` still prints one line per epoch)
+    kernel_env = {"RAWTAG_PROJECT": str(root), "TQDM_DISABLE": "1"}
+    previous = {k: os.environ.get(k) for k in kernel_env}
+    os.environ.update(kernel_env)
     try:
         times = _execute(chosen, out, params, kernel, log)
     finally:
-        if previous is None:
-            os.environ.pop("RAWTAG_PROJECT", None)
-        else:
-            os.environ["RAWTAG_PROJECT"] = previous
+        for k, v in previous.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     log(f"{'total':<24} {sum(times.values()):7.1f} s   ({profile} profile)")
     return times
 
@@ -148,14 +152,11 @@ def machine_paths(parameters: dict, cwd: str | os.PathLike) -> list[tuple[str, s
     """(absolute path, what a reader sees instead) for the paths of this machine a chapter may print: the
     project root becomes relative (`runs/...`), folders outside it given as parameters (data_root,
     runs_root) or as the working folder become their own name, and the home folder `~`. Longest first."""
-    from .workspace import project_root
-
     root = project_root()
-    places = [(value, None) for key, value in parameters.items()
+    places = [value for key, value in parameters.items()
               if key.endswith("_root") and isinstance(value, str) and os.path.isabs(value)]
-    places.append((str(cwd), None))
     pairs = {}
-    for place, _ in places:
+    for place in (*places, str(cwd)):
         for path in {Path(place), Path(place).resolve()}:
             if root is not None and (path == root or root in path.parents):
                 continue  # the project root's rule covers it
@@ -243,7 +244,8 @@ def tidy(nb, pairs: list[tuple[str, str]] = ()) -> list[str]:
     - the machine's paths (`pairs`, see `machine_paths`) become what a reader can use, in outputs, in the
       injected cell and in papermill's metadata;
     - kernel log lines and Python warnings are taken out of stderr; the notes name them, with the cell,
-      and are kept in `nb.metadata.rawtag.tidy` too."""
+      and are kept in `nb.metadata.rawtag.tidy` too;
+    - saved ipywidgets state is dropped (see below)."""
     notes = []
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -263,7 +265,7 @@ def tidy(nb, pairs: list[tuple[str, str]] = ()) -> list[str]:
                 text = out.text if isinstance(out.text, str) else "".join(out.text)
                 if out.get("name") == "stderr":
                     text, found = _strip_warnings(text)
-                    notes += [f"{where}: {line}" for line in found]
+                    notes += [f"{where}: {relative_paths(line, pairs)}" for line in found]
                 if relative_paths(text, pairs) != text:
                     notes.append(f"{where}: printed a path of this machine")
                     text = relative_paths(text, pairs)
@@ -290,6 +292,10 @@ def tidy(nb, pairs: list[tuple[str, str]] = ()) -> list[str]:
             _tag(cell, "hide-output")
     if "papermill" in nb.metadata:
         nb.metadata["papermill"] = _relative_everywhere(nb.metadata["papermill"], pairs)
+    # The book has no kernel: saved widget state would make myst-nb load the widget manager from a CDN
+    # to draw controls that do nothing; without it a widget's output is empty (the static view before it
+    # stays), and the page needs nothing from the network.
+    nb.metadata.pop("widgets", None)
     notes = list(dict.fromkeys(notes))  # once each (a chapter running others repeats their warnings)
     nb.metadata.setdefault("rawtag", {})["tidy"] = notes
     return notes
@@ -431,4 +437,23 @@ def setup(app):
 
     app.connect("config-inited", local_mathjax)
     app.connect("build-finished", put_in_place)
+    app.connect("html-page-context", unique_assets, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+def unique_assets(app, pagename, templatename, context, doctree) -> None:
+    """Each script and style sheet once per page. Jupyter Book 1.0 with Sphinx 7 adds sphinx-thebe's and
+    sphinx-togglebutton's inline scripts twice, and the second `const THEBE_JS_URL` is a JavaScript error
+    ("Identifier 'THEBE_JS_URL' has already been declared") on every page."""
+    for key in ("script_files", "css_files"):
+        assets, seen, kept = context.get(key), set(), []
+        if not isinstance(assets, list):
+            continue
+        for asset in assets:
+            attributes = getattr(asset, "attributes", {}) or {}
+            name = getattr(asset, "filename", asset) or ""  # None (from app.add_js_file) and "" are one
+            ident = (str(name), tuple(sorted((k, str(v)) for k, v in attributes.items())))
+            if ident not in seen:
+                seen.add(ident)
+                kept.append(asset)
+        context[key] = kept

@@ -28,15 +28,15 @@ def glue(name: str, value) -> None:
 COLUMN_RULES = [
     (re.compile(r"\bchange\b|\bdifference\b|\bdelta\b"), "+.4f"),  # a change in AUC: signed
     (re.compile(r"auc"), ".4f"),
-    (re.compile(r"clips\s*/\s*s\b|per second"), ",.0f"),
+    (re.compile(r"clips\s*/\s*s\b|per second"), "~,.0f"),  # ~: a slow rate keeps two significant digits
     (re.compile(r"seconds|\bs per\b|\(s\)|\bs\b\s*(?:\(|$)"), ",.1f"),
 ]
 
 
 def column_format(header, floats: str | None = None, formats: dict | None = None) -> str:
     """The format of a float column: `formats[header]` if given, else the first of `COLUMN_RULES` that
-    matches the header (AUC: .4f; seconds, `s per ...`, `... s`: .1f; clips/s: .0f), else `floats`
-    (default .4f)."""
+    matches the header (AUC: .4f; seconds, `s per ...`, `... s`: .1f; clips/s: .0f, or two significant
+    digits below 10), else `floats` (default .4f)."""
     if formats and header in formats:
         return formats[header]
     name = str(header).lower()
@@ -54,7 +54,13 @@ def number(value, spec: str = ".4f") -> str:
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
     if isinstance(value, (float, np.floating)):
-        return "n/a" if math.isnan(value) else format(float(value), spec)
+        if math.isnan(value):
+            return "n/a"
+        if spec.startswith("~"):  # "~,.0f": as spec, but 0.31 clips/s is "0.31", not "0"
+            spec = spec[1:]
+            if 0 < abs(value) < 9.5:
+                return format(float(value), ".2g")
+        return format(float(value), spec)
     if isinstance(value, (int, np.integer)):
         return f"{int(value):,}"
     return str(value)
@@ -89,7 +95,8 @@ def results_rows(results: dict) -> list[list[str]]:
         if key in valid:
             rows.append([f"validation {label}, best epoch", number(valid[key], ".4f")])
     last = results.get("valid_last_epoch") or {}
-    final = results.get("final_valid_roc_auc", last.get("roc_auc"))
+    final = results.get("final_valid_roc_auc")
+    final = last.get("roc_auc") if final is None else final
     if final is not None:
         at = f" (epoch {last['epoch']})" if "epoch" in last else ""
         rows.append([f"validation ROC-AUC, last epoch{at}", number(final, ".4f")])

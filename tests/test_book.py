@@ -41,8 +41,10 @@ def test_chapter_sources_are_clean_and_parameterized(path):
     names = set(re.findall(r"^(\w+)\s*=", tagged[0].source, flags=re.M))
     assert STANDARD <= names, f"parameters cell lacks {STANDARD - names}"
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    assert "## Exercises" in text
-    assert "rawtag.exercises." in text, "exercises name their solutions in the library"
+    assert "## Exercises" in text and "## Summary" in text
+    assert "★" in text and "*Expected:*" in text, "exercises are graded and state their expected answers"
+    solutions = [c for c in code if "hide-cell" in c.metadata.get("tags", []) and "exercises" in c.source]
+    assert solutions, "a collapsed cell shows the solutions, computed by rawtag.exercises"
 
 
 def test_chapter_list_matches_toc():
@@ -87,12 +89,17 @@ def test_glued_numbers_are_the_runs_numbers(smoke_book):
     root, _, _ = smoke_book
     ch03 = glued(root / "executed" / "03_base_cnn.ipynb")
     results = json.loads((root / "runs" / "synthetic-smoke" / "base" / "results.json").read_text())
-    assert float(ch03["valid_auc"]) == pytest.approx(results["valid"]["roc_auc"])
-    assert float(ch03["test_auc"]) == pytest.approx(results["test"]["roc_auc"])
-    assert ch03["data_label"].strip("'") == "synthetic set (96 clips), smoke profile"
+    assert results["test"] is None, "the paper's split has no test split"
+    assert float(ch03["valid_best"].strip("'")) == pytest.approx(results["valid"]["roc_auc"], abs=5e-5)
+    assert float(ch03["valid_last"].strip("'")) == pytest.approx(results["valid_last_epoch"]["roc_auc"], abs=5e-5)
+    assert ch03["data_label"].strip("'") == "synthetic set (96 clips, paper split), smoke profile"
     ch06 = glued(root / "executed" / "06_improvements.ipynb")
     improved = json.loads((root / "runs" / "synthetic-smoke" / "improved" / "results.json").read_text())
-    assert float(ch06["improved_auc"]) == pytest.approx(improved["valid"]["roc_auc"])
+    assert float(ch06["improved_best"].strip("'")) == pytest.approx(improved["valid"]["roc_auc"], abs=5e-5)
+    manifest = json.loads((root / "data" / "synthetic-96" / "prepared-paper" / "manifest.json").read_text())
+    assert manifest["params"]["scheme"] == "paper"
+    ch07 = json.loads((root / "data" / "synthetic-96" / "prepared-won" / "manifest.json").read_text())
+    assert ch07["params"]["scheme"] == "won", "chapter 07 uses the later literature's split"
 
 
 @pytest.mark.slow
@@ -103,8 +110,9 @@ def test_the_built_book_holds_the_table_players_and_figures(smoke_book):
     pages = {p.stem: p.read_text() for p in (html / "notebooks").glob("*.html")}
     assert set(pages) == {p.stem for p in CHAPTERS}
     sweep = pages["04_sweep"]
-    assert "paper&#x2019;s AUC (MTAT, Table 1)" in sweep or "paper's AUC (MTAT, Table 1)" in sweep
-    assert "0.7931" in sweep and "synthetic set (96 clips), smoke profile" in sweep
+    assert "ROC-AUC (MTAT, Table 1, best epoch)" in sweep
+    assert "0.7931" in sweep and "synthetic set (96 clips, paper split), smoke profile" in sweep
+    assert "last epoch" in sweep and "best epoch" in sweep, "both validation numbers beside the paper's"
     assert 'href="sweep/03_base_cnn_L512_S256.html"' in sweep, "the table links each executed copy"
     assert (html / "notebooks" / "sweep" / "03_base_cnn_L512_S256.html").exists()
     for name in ("01_data", "05_qualitative", "07_beyond"):
@@ -413,3 +421,151 @@ def test_each_reader_check_finds_its_flaw(tmp_path, flaw, check):
     clean = fake_book(tmp_path / "clean")
     assert {name: run(clean) for name, run in checks.items()} == {name: [] for name in checks}
     assert checks[check](fake_book(tmp_path / flaw, flaw)), f"the {check} check misses a {flaw} flaw"
+
+
+# ---- what the runner does to an executed chapter, and the book's number formatting --------------------
+
+def executed_notebook(root: Path):
+    """A chapter as papermill leaves it: install cell, parameters, injected parameters, a glue-only cell,
+    a training log, machine paths and warnings in its outputs."""
+    new = nbformat.v4
+    cells = [new.new_code_cell('import importlib.util\n\nif importlib.util.find_spec("rawtag") is None:\n'
+                               '    %pip install --quiet "rawtag @ git+https://github.com/rawtag/rawtag"'),
+             new.new_code_cell('profile = "quick"\ndata_root = "data"'),
+             new.new_code_cell(f'# Parameters\nprofile = "smoke"\ndata_root = "{root}/data"\n'),
+             new.new_code_cell('show.glue("a", 1)\n\n# a comment\nshow.glue("b",\n          2)'),
+             new.new_code_cell('run = train()'),
+             new.new_code_cell('print(data)'),
+             new.new_code_cell('plot()')]
+    cells[1].metadata["tags"] = ["parameters"]
+    cells[2].metadata["tags"] = ["injected-parameters"]
+    cells[4].outputs = [new.new_output("stream", name="stdout", text="".join(f"epoch {i}/20\n" for i in range(20)))]
+    cells[5].outputs = [
+        new.new_output("stream", name="stderr",
+                       text="[IPKernelApp] WARNING | Kernel is running over TCP without encryption.\n"
+                            f"{root}/rawtag/train.py:316: UserWarning: 15 tag(s) have a single class\n"
+                            "  warnings.warn(\n"),
+        new.new_output("stream", name="stdout", text=f"PreparedSet('{root}/data/set', 50 tags)\n"),
+        new.new_output("execute_result", data={"text/plain": f"PosixPath('{root}/runs/base')"}, execution_count=6)]
+    cells[6].outputs = [new.new_output("stream", name="stdout", text="x\n" * 30),
+                        new.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})]
+    nb = new.new_notebook(cells=cells)
+    nb.metadata["papermill"] = {"input_path": f"{root}/notebooks/01_data.ipynb",
+                                "parameters": {"data_root": f"{root}/data"}}
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    return nb
+
+
+def test_tidy_hides_the_machinery_and_keeps_what_readers_need(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAWTAG_PROJECT", str(tmp_path))
+    nb = executed_notebook(tmp_path)
+    notes = book.tidy(nb, book.machine_paths({"data_root": f"{tmp_path}/data"}, tmp_path / "_build" / "executed"))
+    tags = [c.metadata.get("tags", []) for c in nb.cells]
+    assert "remove-cell" in tags[0], "the install cell"
+    assert tags[1] == ["parameters"], "the parameters cell stays visible"
+    assert "remove-cell" in tags[2], "papermill's injected parameters"
+    assert "remove-cell" in tags[3], "a cell of glue calls only"
+    assert tags[4] == ["hide-output"], "a long training log folds away"
+    assert "hide-output" not in tags[6], "a long log beside a figure is not folded (it would hide the figure)"
+    text = json.dumps(nb)
+    assert str(tmp_path) not in text
+    assert "PreparedSet('data/set', 50 tags)" in nb.cells[5].outputs[0].text  # stderr emptied and dropped
+    assert nb.cells[5].outputs[1].data["text/plain"] == "PosixPath('runs/base')"
+    assert 'data_root = "data"' in nb.cells[2].source
+    shown = json.dumps(nb.cells)
+    assert "IPKernelApp" not in shown and "UserWarning" not in shown
+    assert any("UserWarning: 15 tag(s)" in n for n in notes) and any("path of this machine" in n for n in notes)
+    assert nb.metadata["rawtag"]["tidy"] == notes
+    assert "widgets" not in nb.metadata, "no widget manager from a CDN in the book"
+    assert book.relative_paths(f"see {tmp_path}.", [(str(tmp_path), "")]) == "see .."
+    assert book.relative_paths(f"{tmp_path}-old/x", [(str(tmp_path), "")]) == f"{tmp_path}-old/x"
+
+
+def test_kernels_start_with_transport_encryption_where_available():
+    import zmq
+    from jupyter_client.manager import KernelManager
+
+    options = book._engine_options()
+    if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
+        assert options["config"]["KernelManager"]["transport_encryption"] == "auto"
+    else:
+        assert options == {}
+
+
+@pytest.mark.slow
+def test_glued_values_from_removed_cells_reach_the_prose(tmp_path, monkeypatch):
+    """myst-nb reads glue from every cell, including those the runner tags `remove-cell`."""
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/01_x\n")
+    (tmp_path / "_config.yml").write_text((ROOT / "_config.yml").read_text())
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "intro.md").write_text("# Intro\n\nText.\n")
+    (tmp_path / "notebooks").mkdir()
+    params = nbformat.v4.new_code_cell('profile = "quick"\ndataset = None\ndata_root = "data"\n'
+                                       'runs_root = "runs"\ndevice = "auto"')
+    params.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# A chapter\n\nThe answer is {glue:text}`answer:.2f` here."), params,
+        nbformat.v4.new_code_cell("from rawtag import show"), nbformat.v4.new_code_cell('show.glue("answer", 41.999)')])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "notebooks" / "01_x.ipynb")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RAWTAG_PROJECT", raising=False)
+    book.run("smoke", out=tmp_path / "executed", log=lambda line: None)
+    executed = nbformat.read(tmp_path / "executed" / "01_x.ipynb", as_version=4)
+    assert "remove-cell" in executed.cells[-1].metadata["tags"]
+    index = book.build(tmp_path / "executed", out=tmp_path, log=lambda line: None)
+    page = (index.parent / "notebooks" / "01_x.html").read_text()
+    assert re.search(r"The answer is (<span[^>]*>)?42.00(</span>)? here", page)
+    assert "show.glue" not in page
+
+
+def test_tables_format_each_column_by_what_it_holds():
+    from rawtag import show
+
+    md = show.table(["model", "parameters", "seconds per epoch (this machine)", "clips/s", "valid ROC-AUC",
+                     "change from previous step", "ratio"],
+                    [["a", 12345, 12.3456, 1234.56, 0.7249605943008604, 0.01234, 1 / 3],
+                     ["b|c", None, 0.04, 0.3123, float("nan"), -0.5, 2.0]]).data
+    lines = md.splitlines()
+    assert lines[2] == "| a | 12,345 | 12.3 | 1,235 | 0.7250 | +0.0123 | 0.3333 |"
+    assert lines[3] == "| b\\|c | n/a | 0.0 | 0.31 | n/a | -0.5000 | 2.0000 |"
+    assert show.table(["tag", "probability"], [["x", 0.123456]], floats=".3f").data.endswith("| x | 0.123 |")
+    assert show.table(["s per epoch", "AUC"], [[1.23456, 0.5]], formats={"s per epoch": ".2f"}).data.endswith(
+        "| 1.23 | 0.5000 |")
+
+
+def test_a_runs_results_show_as_a_table_not_json():
+    from rawtag import show
+
+    results = {"best_epoch": 3, "epochs": 20, "train_clips": 16963, "final_valid_roc_auc": 0.71234,
+               "valid": {"roc_auc": 0.7249605943008604, "pr_auc": 0.31234, "clips": 4392}, "test": None}
+    md = show.results_table(results).data
+    assert "| best epoch (chosen on validation ROC-AUC) | 3 of 20 |" in md
+    assert "| validation ROC-AUC, best epoch | 0.7250 |" in md and "0.72496" not in md
+    assert "| validation ROC-AUC, last epoch | 0.7123 |" in md
+    assert "| training clips | 16,963 |" in md and "| validation clips | 4,392 |" in md
+    assert "n/a (no test split)" in md
+    results.update(test={"roc_auc": 0.7, "pr_auc": 0.3, "clips": 10}, valid_last_epoch={"epoch": 20, "roc_auc": 0.7},
+                   final_valid_roc_auc=None)
+    md = show.results_table(results).data
+    assert "| test ROC-AUC, best epoch | 0.7000 |" in md and "| validation ROC-AUC, last epoch (epoch 20) |" in md
+
+
+def test_the_clip_explorer_always_draws_its_plain_view(monkeypatch):
+    import IPython.display
+    import numpy as np
+
+    from rawtag import widgets
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))
+
+    class Data:
+        tags, sample_rate = ["rock", "piano"], 12000
+        labels = np.array([[1, 0], [0, 1]])
+        clips = np.zeros((2, 349500), dtype=np.int16)
+        paths = ["0/a.mp3", "1/b.mp3"]
+
+    widgets.clip_explorer(Data(), [1, 0], seconds=0.1, static=False)
+    kinds = [type(o).__name__ for o in shown]
+    assert "Audio" in kinds and "Figure" in kinds, kinds

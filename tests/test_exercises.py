@@ -99,3 +99,44 @@ def test_receptive_field_and_filter_peaks():
     weights = np.stack([np.sin(2 * np.pi * f * t / 12000) * np.hanning(64) for f in (500, 3000)])[:, None]
     peaks = exercises.filter_peak_frequencies(weights, 12000)
     assert abs(peaks[0] - 500) < 60 and abs(peaks[1] - 3000) < 60
+
+
+def test_confident_mistake_losses():
+    losses = exercises.confident_mistake_losses(40.0)
+    assert losses["BCEWithLogitsLoss"] == pytest.approx(40.0 + np.log1p(np.exp(-40.0)))
+    assert losses["Sigmoid + BCELoss"] == pytest.approx(100.0)  # sigmoid(40) == 1 in float32; log clamped
+    small = exercises.confident_mistake_losses(2.0)
+    assert small["Sigmoid + BCELoss"] == pytest.approx(small["BCEWithLogitsLoss"], rel=1e-5)
+
+
+def test_perfect_rank_p_value_by_enumeration():
+    from itertools import permutations
+
+    from scipy.stats import spearmanr
+
+    perfect = sum(abs(spearmanr(range(5), order)[0]) > 0.999 for order in permutations(range(5)))
+    assert exercises.perfect_rank_p_value(5) == pytest.approx(perfect / 120)
+
+
+def test_level_tags_auc_reads_two_runs():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random((40, 3)) < 0.5).astype(np.uint8)
+
+    class FakeRun:
+        def __init__(self, logits):
+            self.config = {"tags": ["loud", "quiet", "piano"]}
+            self._logits = logits
+
+        def labels(self):
+            return labels
+
+        def logits(self):
+            return self._logits
+
+    a, b = FakeRun(labels + rng.standard_normal((40, 3))), FakeRun(rng.standard_normal((40, 3)))
+    out = exercises.level_tags_auc(a, b)
+    assert set(out) == {"loud", "quiet", "macro"}
+    assert out["loud"][0] == pytest.approx(roc_auc_score(labels[:, 0], a.logits()[:, 0]), abs=1e-4)
+    assert out["quiet"][1] == pytest.approx(roc_auc_score(labels[:, 1], b.logits()[:, 1]), abs=1e-4)

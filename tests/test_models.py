@@ -107,3 +107,93 @@ def test_dropout_keeps_expected_features_unchanged():
     assert abs(ratio - 1) < 0.05, ratio
     stage_names = [name for name, _, _ in model.stages(x)]
     assert stage_names.index("dropout 0.5") == stage_names.index("global max over time") + 1
+
+
+# The fast layers (FrameConv, time-major Conv1d and MaxPool1d) against PyTorch's nn.Conv1d / nn.MaxPool1d.
+
+def _dyadic(model: torch.nn.Module) -> None:
+    """Conv weights in steps of 1/16, conv biases zero: with inputs in steps of 1/4, every conv and pool output
+    is exact in float32 in any order of summation, and equal values (ties in the max) are common."""
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Conv1d):
+                m.weight.copy_(torch.randint(-2, 3, m.weight.shape, generator=g) / 16)
+                m.bias.zero_()
+
+
+def _outputs_and_gradients(model, x, y, seed=0):
+    torch.manual_seed(seed)  # the same dropout masks
+    x = x.clone().requires_grad_()
+    out = model(x)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(out, y)
+    return [out.detach(), *torch.autograd.grad(loss, [x, *model.parameters()])]
+
+
+def _assert_equal_within(new, ref, tolerance=1e-5):
+    for a, b in zip(new, ref, strict=True):
+        scale = max(1.0, float(b.abs().max()))
+        assert float((a - b).abs().max()) <= tolerance * scale, (float((a - b).abs().max()), scale)
+
+
+def _tied_windows(model, x) -> int:
+    """Windows of 4 in the max-pools' inputs whose positive maximum occurs more than once."""
+    ties = []
+    hooks = [pair[1].register_forward_pre_hook(lambda m, inputs: ties.append(
+        int(((w := inputs[0].unfold(-1, 4, 1)) == w.amax(-1, keepdim=True)).sum(-1).gt(1)
+            .logical_and(w.amax(-1) > 0).sum()))) for pair in model.pairs]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return sum(ties)
+
+
+@pytest.mark.parametrize("length,stride", TABLE1 + [(300, 200)])  # 300/200: not a multiple, nn.Conv1d's frames
+@pytest.mark.parametrize("time_pool", ["max", "mean"])  # max: sparse conv backward; mean: dense
+def test_fast_layers_equal_torch_layers_with_ties(length, stride, time_pool):
+    from rawtag.models.paper import torch_layers
+
+    model = build_model("base", length=length, stride=stride, time_pool=time_pool, n_tags=7)
+    _dyadic(model)
+    reference = torch_layers(model)
+    assert [type(m) for m in reference.modules() if "Conv" in type(m).__name__] == [torch.nn.Conv1d] * 3
+    g = torch.Generator().manual_seed(2)
+    x = torch.randint(-3, 4, (2, 10, 1, 34950), generator=g) / 4
+    y = (torch.rand(2, 7, generator=g) > 0.5).float()
+    assert _tied_windows(model, x) > 100, "the test must meet ties in the max"
+    new, ref = _outputs_and_gradients(model, x, y), _outputs_and_gradients(reference, x, y)
+    assert torch.equal(new[0], ref[0]), "exact forward: every conv and pool output is exact"
+    _assert_equal_within(new, ref)
+
+
+def test_fast_layers_equal_torch_layers_improved():
+    """Batch norm between conv and ReLU (channel-major again), dropout, 3 pairs; train and eval mode."""
+    from rawtag.models.paper import torch_layers
+
+    torch.manual_seed(0)
+    model = build_model("improved", n_tags=5, widths=(8, 16, 16), first_filters=8)
+    reference = torch_layers(model)
+    x, y = torch.randn(2, 10, 1, 34950), (torch.rand(2, 5) > 0.5).float()
+    _assert_equal_within(_outputs_and_gradients(model, x, y), _outputs_and_gradients(reference, x, y))
+    model.eval()
+    reference.eval()
+    with torch.no_grad():
+        _assert_equal_within([model(x)], [reference(x)])
+
+
+@pytest.mark.parametrize("hit_steps", [3, 60])  # few output steps with a gradient (sparse path), many (dense)
+def test_time_major_conv_backward(hit_steps):
+    from rawtag.models import timemajor
+
+    torch.manual_seed(0)
+    conv = timemajor.Conv1d(5, 6, 8)
+    x = torch.randn(3, 5, 70, requires_grad=True)
+    grad = torch.zeros(3, 6, 63)
+    grad[:, :, torch.randperm(63)[:hit_steps]] = torch.randn(3, 6, hit_steps)
+    grad[0, 1, 5] = 0.0  # a zero inside a hit step
+    new = torch.autograd.grad(conv(x), [x, conv.weight, conv.bias], grad)
+    ref = torch.autograd.grad(torch.nn.functional.conv1d(x, conv.weight, conv.bias), [x, conv.weight, conv.bias],
+                              grad)
+    _assert_equal_within(new, ref)
+    assert conv(x).stride()[1] == 1, "output stored time-major"

@@ -30,12 +30,14 @@ def load(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise AudioError(f"{path}: no such file")
+    if not os.path.isfile(path):
+        raise AudioError(f"{path}: not a regular file (a folder or a device?)")
     if os.path.getsize(path) == 0:
         raise AudioError(f"{path}: empty file (0 bytes)")
     try:
         audio, rate = sf.read(path, dtype="float32", always_2d=True)
     except Exception as e:  # libsndfile raises several types for bad data
-        raise AudioError(f"{path}: cannot decode ({e})") from e
+        raise AudioError(f"{path}: cannot decode ({_why(path, e)})") from None
     if audio.size == 0:
         raise AudioError(f"{path}: no audio samples")
     mono = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
@@ -44,6 +46,18 @@ def load(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 
         mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def _why(path: str, e: Exception) -> str:
+    """libsndfile's reason, made true: for data it does not recognise it says "not a regular file"."""
+    reason = " ".join(str(getattr(e, "error_string", "") or e).split())
+    if "not a regular file" in reason or "unknown format" in reason or not reason:
+        with open(path, "rb") as f:
+            head = f.read(512)
+        looks = "text" if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head) else "data"
+        return (f"not audio in a format libsndfile reads (MP3, WAV, FLAC, OGG): the file holds {looks} "
+                f"starting {head[:16]!r}")
+    return reason
 
 
 def fix_length(audio: np.ndarray, length: int = CLIP_SAMPLES) -> np.ndarray:

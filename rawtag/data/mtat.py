@@ -147,23 +147,63 @@ class Annotations:
 def read_annotations(path: str | os.PathLike) -> Annotations:
     """Read `annotations_final.csv` as it really is: tab-separated, every field quoted, CRLF ends.
 
-    The header is `clip_id`, the tag columns, then `mp3_path`. Chapter 01.
+    The header is `clip_id`, the tag columns, then `mp3_path`. A UTF-8 byte-order mark and blank lines
+    are ignored. Anything else that is not MTAT's format is refused with the file, line and column:
+    labels other than 0 or 1, clip ids that are not integers, a clip id or path listed twice, paths that
+    are absolute or climb out of the folder with `..`, text that is not UTF-8. Chapter 01.
     """
     path = Path(path)
     if not path.is_file():
         raise MTATError(f"{path}: no such annotation file (run `rawtag download` or `rawtag synth` first)")
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f, delimiter="\t", quotechar='"'))
-    if not rows or rows[0][0] != "clip_id" or rows[0][-1] != "mp3_path":
-        raise MTATError(f"{path}: not an MTAT annotation file (header must start with clip_id, end with mp3_path)")
-    header, body = rows[0], [r for r in rows[1:] if r]
-    tags = header[1:-1]
-    bad = [i + 2 for i, r in enumerate(body) if len(r) != len(header)]
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise MTATError(f"{path}, line {line}: not UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as "
+                        f"UTF-8 (e.g. `iconv -f latin1 -t utf-8`)") from None
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", quotechar='"')
+    rows = [(reader.line_num, r) for r in reader if any(field.strip() for field in r)]
+    if not rows:
+        raise MTATError(f"{path}: empty annotation file (no header, no clips)")
+    first, header = rows[0]
+    if header[0] == "clip_id" and header[-1] == "mp3_path" and "track_number" in header:
+        raise MTATError(f"{path} is MTAT's clip information file ({CLIP_INFO}), not the annotations: "
+                        f"pass {ANNOTATIONS} instead")
+    if header[0] != "clip_id" or header[-1] != "mp3_path" or len(header) < 3:
+        raise MTATError(f"{path}, line {first}: not an MTAT annotation file (the header must be tab-separated, "
+                        f"start with clip_id and end with mp3_path; it starts {header[0][:40]!r})")
+    tags, body = header[1:-1], rows[1:]
+    bad = [line for line, r in body if len(r) != len(header)]
     if bad:
-        raise MTATError(f"{path}: line(s) {bad[:5]} have the wrong number of fields")
-    matrix = np.array([[int(v) for v in r[1:-1]] for r in body], dtype=np.uint8)
-    return Annotations([int(r[0]) for r in body], tags, matrix.reshape(len(body), len(tags)),
-                       [r[-1] for r in body])
+        raise MTATError(f"{path}: line(s) {bad[:5]} have the wrong number of fields (expected {len(header)}, "
+                        f"tab-separated)")
+    labels, seen_id, seen_path, ok = [], {}, {}, {"0", "1"}
+    for line, r in body:
+        where = f"{path}, line {line}"
+        try:
+            clip_id = int(r[0])
+        except ValueError:
+            raise MTATError(f"{where}, column 1 (clip_id): expected an integer, got {r[0][:40]!r}") from None
+        values = r[1:-1]
+        if not ok.issuperset(values):
+            j = next(j for j, v in enumerate(values) if v not in ok)
+            raise MTATError(f"{where}, column {j + 2} ({tags[j]!r}): expected 0 or 1, got {values[j][:40]!r}")
+        p = r[-1]
+        parts = p.replace("\\", "/").split("/")
+        if not p or p.startswith(("/", "\\")) or (len(p) > 1 and p[1] == ":") or ".." in parts:
+            raise MTATError(f"{where}, column {len(header)} (mp3_path): {p!r} is not a path inside the audio "
+                            f"folder (it must be relative, like 'f/artist-title-0-29.mp3', without '..')")
+        for seen, key, name in ((seen_id, clip_id, "clip_id"), (seen_path, p, "mp3_path")):
+            if key in seen:
+                other, before = seen[key]
+                same = "the same labels" if before == values else "different labels"
+                raise MTATError(f"{where}: {name} {key!r} is already on line {other} (with {same}); "
+                                f"each clip must be listed once: remove one of the rows")
+            seen[key] = (line, values)
+        labels.append(values)
+    matrix = (np.array(labels, dtype="U1") == "1").astype(np.uint8).reshape(len(body), len(tags))
+    return Annotations([int(r[0]) for _, r in body], tags, matrix, [r[-1] for _, r in body])
 
 
 def top_tags(ann: Annotations, k: int = 50) -> list[str]:
@@ -222,13 +262,24 @@ def splits(ann: Annotations, scheme: str = "folder", k: int = 50) -> dict:
     folders = PAPER_SPLIT_FOLDERS if scheme == "paper" else SPLIT_FOLDERS
     folder_split = {c: s for s, chars in folders.items() for c in chars}
     for path, keep in zip(ann.mp3_paths, has_tag):
-        split = folder_split.get(path[:1])
+        split = folder_split.get(folder_of(path))
         if not keep or split is None:
             continue
         if scheme != "folder" and path in BROKEN_CLIPS:
             continue
         out[split].append(path)
     return out
+
+
+def folder_of(path: str) -> str | None:
+    """MTAT's folder of an `mp3_path`, one of 0-f ("f/artist-...mp3" -> "f"), or None for a path in no folder."""
+    return path[0] if len(path) > 2 and path[1] == "/" and path[0] in "0123456789abcdef" else None
+
+
+def outside_folders(ann: Annotations) -> list[str]:
+    """The clips whose path is in none of MTAT's folders 0-f: no split takes them (listed, not dropped
+    silently, by `rawtag splits` and in a prepared set's manifest)."""
+    return [p for p in ann.mp3_paths if folder_of(p) is None]
 
 
 def label_matrix(ann: Annotations, tags: list[str], paths: list[str], scheme: str = "folder") -> np.ndarray:

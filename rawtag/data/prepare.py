@@ -8,8 +8,11 @@ Taught in chapter 01 (data). A prepared folder holds:
 - `manifest.json`, written last: parameters, tags, clips, split rows, skipped clips with reasons.
 
 A folder without `manifest.json` is not prepared. While running, progress is kept in `.prepare/`: the
-audio goes to `clips.int16.partial`, and each finished row is appended to `.prepare/done.log` after its
+audio goes to `clips.int16.partial`, and each finished row is appended to `.prepare/done.log` after all its
 bytes are written, so a killed run resumes where it stopped and ends byte-identical to an uninterrupted one.
+The commit order makes a half-finished folder impossible to take for a finished one: labels and row
+statistics, then the rename of the audio to `clips.int16`, then the manifest, then `.prepare/` is removed;
+a rerun after a kill (or a full disk) at any of these steps resumes from the audio already there.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import replacing, write_text
+from ..atomic import RESUME, free_bytes, human, is_full, pwrite_all, replacing, require_space, write_text
+from ..progress import counter
 from . import audio, mtat
 
 FORMAT_VERSION = 1
@@ -47,122 +51,200 @@ def _decode_row(path: str, sample_rate: int, clip_samples: int, min_seconds: flo
 
 def prepare(source: str | os.PathLike, out: str | os.PathLike, scheme: str = "folder", top_k: int = 50,
             workers: int | None = None, sample_rate: int = audio.SAMPLE_RATE, progress: bool = True,
-            min_seconds: float = MIN_SECONDS) -> Path:
+            min_seconds: float = MIN_SECONDS, force: bool = False) -> Path:
     """Decode MTAT (or the synthetic set, same format) at `source` into a prepared folder `out`.
 
     Parallel across `workers` processes, memory bounded (a few clips per worker in flight), resumable,
     and idempotent: a rerun with the same parameters does nothing. Corrupt, empty, missing or truncated
     files are skipped and listed with their reason in the manifest; stereo and other rates are converted.
+    `out` must be new, empty, or a preparation (finished or not) with the same parameters; `force`
+    replaces a preparation with other parameters, or writes into a folder that holds other files.
     Chapter 01.
     """
-    from tqdm.auto import tqdm
-
     source, out = Path(source), Path(out)
     ann = mtat.read_annotations(source / mtat.ANNOTATIONS)
     split = mtat.splits(ann, scheme, top_k)
+    outside = mtat.outside_folders(ann)
     paths = split["train"] + split["valid"] + split["test"]
     if not paths:
-        raise PrepareError(f"{source}: no clip has one of the top-{top_k} tags; nothing to prepare")
+        why = (f"; {len(outside)} of its {len(ann.mp3_paths)} clips are outside folders 0-f (e.g. {outside[0]!r})"
+               if outside else "")
+        raise PrepareError(f"{source}: no clip in folders 0-f has one of the top-{top_k} tags; nothing to "
+                           f"prepare{why}")
     names = {"train": split["train"], "valid": split["valid"], "test": split["test"]}
     params = {"format": FORMAT_VERSION, "scheme": scheme, "top_k": top_k, "sample_rate": sample_rate,
               "clip_samples": audio.CLIP_SAMPLES, "subclips": audio.SUBCLIPS, "min_seconds": min_seconds,
               "annotations_sha256": mtat.sha256_of(source / mtat.ANNOTATIONS), "clips": len(paths)}
 
-    manifest_path = out / MANIFEST
-    if manifest_path.exists():
-        old = json.loads(manifest_path.read_text())
-        if old.get("params") == params:
+    manifest_path, work = out / MANIFEST, out / ".prepare"
+    if manifest_path.exists():  # the manifest is written last: with it, the folder is a finished preparation
+        old = _json_or_none(manifest_path)
+        if old is not None and old.get("params") == params:
+            shutil.rmtree(work, ignore_errors=True)  # left by a run killed after its manifest was written
             if progress:
                 print(f"{out}: already prepared with these parameters ({len(paths)} clips); nothing to do")
             return out
-        raise PrepareError(f"{out} holds a set prepared with other parameters; choose another --out or delete it")
-    work = out / ".prepare"
+        if not force:
+            differ = ", ".join(k for k in params if (old or {}).get("params", {}).get(k) != params[k])
+            raise PrepareError(f"{out} holds a set prepared with other parameters ({differ or 'unreadable manifest'});"
+                               f" choose another --out, or pass --force to replace it")
+        _remove_prepared(out)
+    elif not work.exists():
+        _check_new_folder(out, force)
+        _remove_prepared(out)  # with --force: files of an unknown or damaged set, named as ours
     work.mkdir(parents=True, exist_ok=True)
     params_path = work / "params.json"
-    if params_path.exists() and json.loads(params_path.read_text()) != params:
-        raise PrepareError(f"{out} holds an unfinished preparation with other parameters; rerun it with its own "
-                           f"parameters to resume it ({params_path}), or delete {out}")
+    if params_path.exists() and _json_or_none(params_path) != params:
+        if not force:
+            raise PrepareError(f"{out} holds an unfinished preparation with other parameters; rerun it with its "
+                               f"own parameters to resume it ({params_path}), or pass --force to replace it")
+        _remove_prepared(out)
+        work.mkdir(parents=True)
     write_text(params_path, json.dumps(params, sort_keys=True))
 
     n, length = len(paths), audio.CLIP_SAMPLES
     row_bytes = length * 2
-    partial = out / (CLIPS_FILE + ".partial")
+    partial, final = out / (CLIPS_FILE + ".partial"), out / CLIPS_FILE
     log_path = work / "done.log"
-    done = _read_log(log_path)
-    with open(partial, "ab"):
-        pass
-    if os.path.getsize(partial) != n * row_bytes:
+    # The audio lives in `partial` until it is complete, then in `final` (renamed just before the manifest
+    # is written). A run killed between the two resumes from `final`: the data file is never made again
+    # over rows that the log says are done.
+    if partial.exists() and final.exists():
+        raise PrepareError(f"{out} holds both {CLIPS_FILE} and {partial.name} without a manifest: cannot tell "
+                           f"which is current; delete {out} (or pass --force) and prepare again")
+    data = final if final.exists() else partial
+    done = _read_log(log_path) if data.exists() and os.path.getsize(data) == n * row_bytes else {}
+    if data is final and len(done) < n:
+        raise PrepareError(f"{out}: {CLIPS_FILE} is there but the log of its rows is incomplete; delete {out} "
+                           f"(or pass --force) and prepare again")
+    if not done:
+        log_path.unlink(missing_ok=True)  # rows logged for a data file that is gone or of another size
+    todo = [i for i in range(n) if i not in done]
+    require_space(out, len(todo) * row_bytes + n * (len(split["tags"]) + 4 + 300),
+                  f"preparing {len(todo):,} clips")
+    if data is partial and not done:
+        with open(partial, "wb"):
+            pass
         os.truncate(partial, n * row_bytes)  # sparse: rows not yet written read as zeros
 
-    todo = [i for i in range(n) if i not in done]
     workers = max(1, workers or min(4, os.cpu_count() or 1))
-    fd = os.open(partial, os.O_WRONLY)
-    log = open(log_path, "a", buffering=1)
+    written = n - len(todo)
     try:
-        with tqdm(total=n, initial=n - len(todo), unit="clip", desc="prepare", disable=not progress) as bar:
-            for i, (samples, reason, decoded) in _decode_all(todo, paths, source, sample_rate, length,
-                                                             min_seconds, workers):
-                if samples is None:
-                    done[i] = ("skip", reason)
-                    log.write(f"{i}\tskip\t{reason}\n")
-                else:
-                    os.pwrite(fd, samples.tobytes(), i * row_bytes)
-                    done[i] = ("ok", int(samples.min()), int(samples.max()), decoded)
-                    log.write(f"{i}\tok\t{done[i][1]}\t{done[i][2]}\t{decoded}\n")
-                bar.update()
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-        log.close()
+        fd = os.open(data, os.O_WRONLY)
+        log = open(log_path, "a", buffering=1)
+        try:
+            with counter(n, "prepare", "clip", initial=written, enabled=progress) as bar:
+                for i, (samples, reason, decoded) in _decode_all(todo, paths, source, sample_rate, length,
+                                                                 min_seconds, workers):
+                    if samples is None:
+                        done[i] = ("skip", reason)
+                        log.write(f"{i}\tskip\t{reason}\n")
+                    else:
+                        pwrite_all(fd, samples.tobytes(), i * row_bytes)  # every byte, or an error
+                        done[i] = ("ok", int(samples.min()), int(samples.max()), decoded)
+                        log.write(f"{i}\tok\t{done[i][1]}\t{done[i][2]}\t{decoded}\n")
+                    written += 1
+                    bar.update()
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            log.close()
 
-    labels = mtat.label_matrix(ann, split["tags"], paths, scheme)
-    rowstats = np.zeros((n, 2), np.int16)
-    skipped, padded = [], []
-    row_split = {p: s for s, ps in names.items() for p in ps}
-    for i, p in enumerate(paths):
-        entry = done[i]
-        if entry[0] == "skip":
-            skipped.append({"row": i, "path": p, "split": row_split[p], "reason": entry[1]})
-            continue
-        rowstats[i] = entry[1:3]
-        if entry[3] < length - sample_rate:  # more than a second of padding
-            padded.append({"row": i, "path": p, "seconds": round(entry[3] / sample_rate, 3)})
-    bad = {s["row"] for s in skipped}
-    manifest = {
-        "params": params,
-        "tags": split["tags"],
-        "shape": [n, length],
-        "paths": paths,
-        "splits": {s: [i for i, p in enumerate(paths) if row_split[p] == s and i not in bad] for s in names},
-        "skipped": skipped,
-        "padded": padded,
-    }
-    for name, array in (("labels.npy", labels), ("rowstats.npy", rowstats)):
-        with replacing(out / name) as tmp:
-            np.save(tmp, array)
-    os.replace(partial, out / CLIPS_FILE)
-    write_text(manifest_path, json.dumps(manifest, indent=1))
+        labels = mtat.label_matrix(ann, split["tags"], paths, scheme)
+        rowstats = np.zeros((n, 2), np.int16)
+        skipped, padded = [], []
+        row_split = {p: s for s, ps in names.items() for p in ps}
+        for i, p in enumerate(paths):
+            entry = done[i]
+            if entry[0] == "skip":
+                skipped.append({"row": i, "path": p, "split": row_split[p], "reason": entry[1]})
+                continue
+            rowstats[i] = entry[1:3]
+            if entry[3] < length - sample_rate:  # more than a second of padding
+                padded.append({"row": i, "path": p, "seconds": round(entry[3] / sample_rate, 3)})
+        bad = {s["row"] for s in skipped}
+        manifest = {
+            "params": params,
+            "tags": split["tags"],
+            "shape": [n, length],
+            "paths": paths,
+            "splits": {s: [i for i, p in enumerate(paths) if row_split[p] == s and i not in bad] for s in names},
+            "skipped": skipped,
+            "padded": padded,
+            "outside_folders": outside,  # in no split: listed, not dropped silently
+        }
+        for name, array in (("labels.npy", labels), ("rowstats.npy", rowstats)):
+            with replacing(out / name) as tmp:
+                np.save(tmp, array)
+        if data is partial:
+            os.replace(partial, final)
+        write_text(manifest_path, json.dumps(manifest, indent=1))  # last: now the folder is prepared
+    except OSError as e:
+        if not is_full(e):
+            raise
+        left = human((n - written) * row_bytes) if written < n else ""
+        raise PrepareError(f"{out}: disk full after {written:,} of {n:,} clips ({human(free_bytes(out))} free"
+                           + (f"; about {left} more is needed" if left else "") + f"); {RESUME}") from e
     shutil.rmtree(work)
     if progress:
         counts = ", ".join(f"{s} {len(r)}" for s, r in manifest["splits"].items())
         print(f"{out}: prepared {n - len(skipped)} clips ({counts}); skipped {len(skipped)}")
         for s in skipped:
             print(f"  skipped {s['path']}: {s['reason']}")
+        if outside:
+            print(f"  {len(outside)} clip(s) outside folders 0-f are in no split, e.g. {outside[0]}")
+        for s, rows in manifest["splits"].items():
+            if not rows and names[s]:
+                print(f"  warning: the {s} split has no readable clip (all {len(names[s])} skipped)")
     return out
 
 
+#: The files a preparation writes (besides `.prepare/`); `--force` removes only these.
+PREPARED_FILES = (MANIFEST, CLIPS_FILE, CLIPS_FILE + ".partial", "labels.npy", "rowstats.npy")
+
+
+def _remove_prepared(out: Path) -> None:
+    """Remove a preparation's files, the manifest first (so a kill midway leaves no finished-looking set)."""
+    for name in PREPARED_FILES:
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / ".prepare", ignore_errors=True)
+
+
+def _check_new_folder(out: Path, force: bool) -> None:
+    """Refuse a folder that holds anything but a preparation: an input, or another dataset."""
+    if out.exists() and not out.is_dir():
+        raise PrepareError(f"{out} is a file, not a folder; choose another --out")
+    entries = sorted(e.name + ("/" if e.is_dir() else "") for e in out.iterdir()) if out.is_dir() else []
+    if entries and not force:
+        shown = ", ".join(entries[:4]) + (f" and {len(entries) - 4} more" if len(entries) > 4 else "")
+        raise PrepareError(f"{out} is not empty and holds no preparation ({shown}); choose a new or empty "
+                           f"--out, or pass --force to prepare into it")
+
+
+def _json_or_none(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def _read_log(path: Path) -> dict:
-    """Rows finished by an earlier run. A last line cut by a kill (no newline) is ignored."""
+    """Rows finished by an earlier run. A last line cut short (a kill, a full disk) is dropped from the
+    file too, so that the next appended line starts on a line of its own."""
     done = {}
     if not path.exists():
         return done
-    text = path.read_text()
-    for line in text.split("\n")[:-1]:  # the part after the last newline is incomplete
+    raw = path.read_bytes()
+    complete = raw.rfind(b"\n") + 1
+    if complete < len(raw):
+        os.truncate(path, complete)
+    for line in raw[:complete].decode("utf-8", "replace").split("\n")[:-1]:
         f = line.split("\t")
-        if f[1] == "skip":
-            done[int(f[0])] = ("skip", f[2])
-        else:
-            done[int(f[0])] = ("ok", int(f[2]), int(f[3]), int(f[4]))
+        try:
+            done[int(f[0])] = ("skip", f[2]) if f[1] == "skip" else ("ok", int(f[2]), int(f[3]), int(f[4]))
+        except (IndexError, ValueError):
+            raise PrepareError(f"{path}: unreadable line {line[:60]!r}; delete its folder (or pass --force) "
+                               f"and prepare again") from None
     return done
 
 
