@@ -1,6 +1,7 @@
 """Training and evaluation speed: rawtag's loop and layers against today's layers and the research-code way.
 
-    python benchmarks/train_bench.py [--clips 300] [--steps 30] [--device auto] [--root /tmp/rawtag-bench]
+    python benchmarks/train_bench.py [--clips 300] [--steps 30] [--repeats 3] [--device auto]
+                                     [--root /tmp/rawtag-bench]
 
 Same model, same batch size (10, the paper's), same clips, each measured in its own process:
 - baseline: one float32 `.npy` per clip (written beforehand, untimed), `np.load` per item in a `Dataset`,
@@ -164,6 +165,8 @@ def main() -> None:
     p.add_argument("--improved-steps", type=int, default=None, help="timed steps for the improved CNN")
     p.add_argument("--device", default="auto")
     p.add_argument("--only", choices=["base", "improved"], help="measure one model only")
+    p.add_argument("--repeats", type=int, default=1, help="measure each loop this many times, interleaved, and "
+                                                          "report its fastest run (for shared, noisy machines)")
     p.add_argument("--root", default="/tmp/rawtag-bench")
     p.add_argument("--one", nargs=6, metavar=("METHOD", "LAYERS", "PRECISION", "MODEL", "LENGTH", "STRIDE"),
                    help=argparse.SUPPRESS)
@@ -181,7 +184,7 @@ def main() -> None:
     write_npy(prepared, npy)
     print(f"machine: {common.machine()}")
     print(f"data: {a.clips} synthetic clips, prepared; batch 10; {a.steps} timed steps after {WARMUP} warm-up "
-          f"(improved: {a.improved_steps or a.steps})\n")
+          f"(improved: {a.improved_steps or a.steps}); the fastest of {a.repeats} interleaved run(s) of each\n")
     rows = []
     for model, length, stride in SETTINGS:
         if a.only and model != a.only:
@@ -189,8 +192,12 @@ def main() -> None:
         steps = str(a.improved_steps or a.steps) if model == "improved" else str(a.steps)
         extra = ["--clips", str(a.clips), "--steps", steps, "--device", a.device, "--root", a.root]
         loops = LOOPS + [BF16] if model == "improved" else LOOPS
-        figs = {loop: common.measure_in_subprocess(__file__, [*loop, model, str(length), str(stride), *extra])
-                for loop in loops}
+        runs = {loop: [] for loop in loops}
+        for _ in range(a.repeats):  # interleaved, so that a busy spell on a shared machine slows every loop alike
+            for loop in loops:
+                runs[loop].append(common.measure_in_subprocess(__file__, [*loop, model, str(length), str(stride),
+                                                                         *extra]))
+        figs = {loop: max(r, key=lambda f: f["train_clips_per_s"]) for loop, r in runs.items()}
         baseline, before = figs[LOOPS[0]]["train_clips_per_s"], figs[LOOPS[1]]["train_clips_per_s"]
         for (method, layers, precision), f in figs.items():
             rows.append([f"{model} {length}/{stride}", method, f["train_clips_per_s"],

@@ -234,6 +234,9 @@ def _relative_everywhere(value, pairs):
     return value
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
 def tidy(nb, pairs: list[tuple[str, str]] = ()) -> list[str]:
     """Make an executed notebook read well in the book, in place; returns notes on what it took out.
 
@@ -245,7 +248,7 @@ def tidy(nb, pairs: list[tuple[str, str]] = ()) -> list[str]:
       injected cell and in papermill's metadata;
     - kernel log lines and Python warnings are taken out of stderr; the notes name them, with the cell,
       and are kept in `nb.metadata.rawtag.tidy` too;
-    - saved ipywidgets state is dropped (see below)."""
+    - widget outputs (progress bars, explorer menus) and saved ipywidgets state are dropped (see below)."""
     notes = []
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -275,6 +278,8 @@ def tidy(nb, pairs: list[tuple[str, str]] = ()) -> list[str]:
                 stream_lines += text.count("\n") + (not text.endswith("\n"))
             elif kind in ("display_data", "execute_result"):
                 data = out.get("data", {})
+                if WIDGET_VIEW in data:  # a progress bar or a control: nothing a page without a kernel can use
+                    continue
                 rich = rich or any(m.startswith("image/") or m in ("text/html", "text/markdown") for m in data)
                 for mime in _TEXT_MIMES:
                     if mime in data:

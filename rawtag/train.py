@@ -130,13 +130,16 @@ def load_checkpoint(path: Path, device, fix: str) -> dict:
     if size == 0:
         raise CheckpointError(f"{path} is empty (0 bytes): its write was cut short; {fix}")
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as e:
-        if "weights only" in str(e).lower():
+        if "global" in str(e).lower():  # a pickle naming a function or class: what a crafted file does
             raise CheckpointError(f"{path} holds objects other than tensors and plain values and was refused "
                                   f"(checkpoints are loaded as weights only, so a file can run no code); "
                                   f"{fix}") from None
-        raise CheckpointError(f"{path} is corrupt ({size:,} bytes, not a PyTorch checkpoint); {fix}") from None
+        raise CheckpointError(f"{path} is truncated or corrupt ({size:,} bytes, not a complete PyTorch "
+                              f"checkpoint); {fix}") from None
     except (KeyboardInterrupt, MemoryError):
         raise
     except Exception:  # EOFError, RuntimeError (zip), IndexError, OSError [Errno 22], ...: all a bad file

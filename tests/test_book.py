@@ -448,7 +448,9 @@ def executed_notebook(root: Path):
         new.new_output("stream", name="stdout", text=f"PreparedSet('{root}/data/set', 50 tags)\n"),
         new.new_output("execute_result", data={"text/plain": f"PosixPath('{root}/runs/base')"}, execution_count=6)]
     cells[6].outputs = [new.new_output("stream", name="stdout", text="x\n" * 30),
-                        new.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})]
+                        new.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}),
+                        new.new_output("display_data", data={"text/plain": "epoch 1/20:   0%|          | 0/98",
+                                                             book.WIDGET_VIEW: {"model_id": "abc"}})]
     nb = new.new_notebook(cells=cells)
     nb.metadata["papermill"] = {"input_path": f"{root}/notebooks/01_data.ipynb",
                                 "parameters": {"data_root": f"{root}/data"}}
@@ -477,6 +479,7 @@ def test_tidy_hides_the_machinery_and_keeps_what_readers_need(tmp_path, monkeypa
     assert any("UserWarning: 15 tag(s)" in n for n in notes) and any("path of this machine" in n for n in notes)
     assert nb.metadata["rawtag"]["tidy"] == notes
     assert "widgets" not in nb.metadata, "no widget manager from a CDN in the book"
+    assert len(nb.cells[6].outputs) == 2 and "0%|" not in json.dumps(nb.cells[6].outputs), "progress bars go"
     assert book.relative_paths(f"see {tmp_path}.", [(str(tmp_path), "")]) == "see .."
     assert book.relative_paths(f"{tmp_path}-old/x", [(str(tmp_path), "")]) == f"{tmp_path}-old/x"
 

@@ -91,6 +91,8 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike, scheme: str = "fo
         _remove_prepared(out)
     elif not work.exists():
         _check_new_folder(out, force)
+        require_space(out, len(paths) * (audio.CLIP_SAMPLES * 2 + len(split["tags"]) + 4 + 300),
+                      f"preparing {len(paths):,} clips")  # before the folder is made
         _remove_prepared(out)  # with --force: files of an unknown or damaged set, named as ours
     work.mkdir(parents=True, exist_ok=True)
     params_path = work / "params.json"

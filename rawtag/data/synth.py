@@ -615,7 +615,7 @@ def _audio_bytes(out: Path) -> int:
     return total
 
 
-def _claim(out: Path, params: dict, items: list[ClipPlan], tables: dict[str, bytes], force: bool) -> bool:
+def _claim(out: Path, params: dict, tables: dict[str, bytes], force: bool) -> bool:
     """Check that `out` may receive this set; returns True when existing clips must be rendered again.
 
     A folder is ours when it is new or empty, when its `synth.json` names the same seed and label drop, or
@@ -678,7 +678,7 @@ def write_synthetic(out: str | os.PathLike, clips: int, seed: int = 0, workers: 
         bar.update(len(items) - bar.n)
     tables = _tables(items)
     params = {"format": 1, "seed": int(seed), "label_drop": float(label_drop)}
-    again = _claim(out, params, items, tables, force)
+    again = _claim(out, params, tables, force)
     if again:
         for name in (ANNOTATIONS, CLIP_INFO, MARKER):
             (out / name).unlink(missing_ok=True)

@@ -17,10 +17,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .timemajor import autocast_inputs
+
 
 class _BlockConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, stride):
+        x, weight, bias = autocast_inputs(x, weight, bias)
         channels, _, length = weight.shape
         m, frames = length // stride, (x.shape[-1] - length) // stride + 1
         blocks = x[:, 0].unfold(-1, stride, stride)[:, :frames + m - 1]  # [N, frames + m - 1, stride], a view
@@ -36,6 +39,7 @@ class _BlockConv(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
+        grad = grad.to(x.dtype)
         stride, (n, channels, frames), length = ctx.stride, grad.shape, weight.shape[-1]
         m = length // stride
         blocks = x[:, 0].unfold(-1, stride, stride)[:, :frames + m - 1]

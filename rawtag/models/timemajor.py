@@ -19,6 +19,15 @@ from torch import nn
 SPARSE = 1 / 3  # the backward visits time steps one by one when at most this fraction has a gradient
 
 
+def autocast_inputs(*tensors: torch.Tensor) -> list[torch.Tensor]:
+    """The tensors in autocast's precision (bfloat16 under `TrainConfig(precision="bf16")`) when autocast is on
+    for their device: autocast casts the inputs of PyTorch's convolutions, not of our autograd functions."""
+    device = tensors[0].device.type
+    if not torch.is_autocast_enabled(device):
+        return list(tensors)
+    return [t.to(torch.get_autocast_dtype(device)) for t in tensors]
+
+
 def time_major(x: torch.Tensor) -> torch.Tensor:
     """`x` [N, C, T] stored time-major; `x` itself when it already is."""
     return x.transpose(1, 2).contiguous().transpose(1, 2)
@@ -27,6 +36,7 @@ def time_major(x: torch.Tensor) -> torch.Tensor:
 class _Conv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
+        x, weight, bias = autocast_inputs(x, weight, bias)
         x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)  # [N, C, 1, T], time-major
         out = F.conv2d(x, weight.unsqueeze(2), bias)
         ctx.save_for_backward(x, weight)
@@ -35,6 +45,7 @@ class _Conv(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
+        grad = grad.to(x.dtype)
         (n, cin, _, steps), (cout, _, k) = x.shape, weight.shape
         rows = grad.transpose(1, 2).reshape(-1, cout)  # one row per output step: [n * (steps - k + 1), cout]
         hit = rows.abs().amax(1).ne(0).nonzero()[:, 0]  # the output steps with a gradient (NaN counts)

@@ -1,0 +1,621 @@
+"""Faults and bad input, as a new user meets them: nothing lost, no tracebacks (issue 12).
+
+A full disk is simulated portably: a patched `os.pwrite` / `write_text` / `np.save` that raises ENOSPC
+(or writes short) at the N-th call, a patched free-space query, and RLIMIT_FSIZE in a subprocess (the
+real errors of torch and libsndfile). Kills are real SIGKILLs, sent by a subprocess to itself right after
+a chosen step (the N-th `os.pwrite`, or the rename of a chosen file). Every failing command is checked
+for its exit code, its one-line message, and that no earlier good output changed.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import pickle
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import rawtag.data.prepare as prep
+from rawtag.__main__ import build_parser, main
+from rawtag.data import audio, mtat
+from rawtag.data.prepare import PreparedSet, PrepareError, prepare
+from rawtag.models import build_model
+from conftest import MTAT_TAGS, tone_source, write_annotations
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+def digest(folder: Path) -> dict:
+    """Every file under `folder` (relative path -> sha256): what "unchanged" and "byte-identical" compare."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def one_line(err: str, command: str) -> str:
+    """The single line a failing command printed: `rawtag COMMAND: ...`, and no traceback."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"rawtag {command}: "), err
+    assert "Traceback" not in err and "weights_only=False" not in err
+    return lines[0]
+
+
+def cli(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# A subprocess that runs `rawtag ARGS` and SIGKILLs itself right after the COUNT-th os.pwrite (STAGE
+# "pwrite") or right after the COUNT-th rename onto a file named STAGE.
+KILLER = r"""
+import os, signal, sys
+stage, count, seen = sys.argv[1], int(sys.argv[2]), [0]
+def hit():
+    seen[0] += 1
+    if seen[0] == count:
+        os.kill(os.getpid(), signal.SIGKILL)
+if stage == "pwrite":
+    real_pwrite = os.pwrite
+    def pwrite(*a):
+        n = real_pwrite(*a)
+        hit()
+        return n
+    os.pwrite = pwrite
+else:
+    real_replace = os.replace
+    def replace(src, dst, **kw):
+        real_replace(src, dst, **kw)
+        if os.path.basename(os.fspath(dst)) == stage:
+            hit()
+    os.replace = replace
+from rawtag.__main__ import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def killed_at(stage: str, count: int, *args) -> None:
+    proc = subprocess.run([sys.executable, "-c", KILLER, stage, str(count), *map(str, args)], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+
+
+def limited(limit: int, *args) -> subprocess.CompletedProcess:
+    """`rawtag ARGS` with no file larger than `limit` bytes: writes past it fail as on a full disk."""
+    def setup():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return subprocess.run([sys.executable, "-m", "rawtag", *map(str, args)], cwd=ROOT, env=ENV, preexec_fn=setup,
+                          capture_output=True, text=True, timeout=120)
+
+
+# ------------------------------------------------------------------------------------------ fixtures
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """13 tone clips in folders 0-c: train 12, valid 1 (so every tag is single-class there), test none;
+    and the same set prepared without any fault, the reference every resumed preparation must equal."""
+    root = tmp_path_factory.mktemp("faults")
+    src = tone_source(root / "src", clips=13)
+    whole = prepare(src, root / "whole", top_k=4, workers=1, progress=False)
+    return src, whole
+
+
+@pytest.fixture(scope="module")
+def run(tone_prepared, tmp_path_factory):
+    """A finished 2-epoch run, trained through the CLI; tests copy it before they damage anything."""
+    out = tmp_path_factory.mktemp("run") / "r"
+    assert main(train_args(tone_prepared, out, 2)) == 0
+    return out
+
+
+def train_args(data, out, epochs, *extra):
+    return ["train", "--data", str(data), "--out", str(out), "--profile", "smoke", "--epochs", str(epochs),
+            "--max-train-clips", "4", "--max-eval-clips", "4", "--batch-size", "4", "--lr", "0.01", *extra]
+
+
+def copy_run(run: Path, dest: Path) -> Path:
+    shutil.copytree(run, dest)
+    return dest
+
+
+# --------------------------------------------------------------------- data loss 1: kills in prepare
+
+@pytest.mark.parametrize("stage,count", [
+    ("pwrite", 5),                 # the 5th row's bytes are written, its log line is not
+    ("labels.npy", 1),             # every row done; labels written, row statistics not
+    ("rowstats.npy", 1),           # ... both written, the audio still under its .partial name
+    ("clips.int16", 1),            # the audio renamed into place, the manifest not yet written
+    ("manifest.json", 1),          # the manifest written, .prepare/ not yet removed
+])
+def test_prepare_killed_at_each_stage_resumes_byte_identical(tiny, tmp_path, stage, count):
+    src, whole = tiny
+    out = tmp_path / "p"
+    killed_at(stage, count, "prepare", "--source", src, "--out", out, "--top-k", 4, "--workers", 1)
+    if stage != "manifest.json":  # a half-finished folder is never taken for a prepared one
+        with pytest.raises(PrepareError, match="unfinished preparation"):
+            PreparedSet(out)
+    prepare(src, out, top_k=4, workers=1, progress=False)
+    assert digest(out) == digest(whole)
+    assert np.array_equal(PreparedSet(out).clips, PreparedSet(whole).clips)
+
+
+# ----------------------------------------------------------- data loss 1 and 2: a full disk in prepare
+
+def _enospc():
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _fail_nth(real, n, short=False):
+    """`real` that raises ENOSPC at its n-th call (or, with `short`, writes only half of that call's bytes)."""
+    calls = [0]
+
+    def wrapper(fd, data, offset):
+        calls[0] += 1
+        if calls[0] == n:
+            if short:
+                return real(fd, bytes(data)[: len(data) // 2], offset)
+            raise _enospc()
+        return real(fd, data, offset)
+    return wrapper
+
+
+def test_prepare_short_write_is_completed(tiny, tmp_path, monkeypatch):
+    src, whole = tiny
+    monkeypatch.setattr(os, "pwrite", _fail_nth(os.pwrite, 3, short=True))
+    out = prepare(src, tmp_path / "p", top_k=4, workers=1, progress=False)
+    monkeypatch.undo()
+    assert digest(out) == digest(whole)  # before: the row's second half was left as zeros
+
+
+@pytest.mark.parametrize("where", ["row", "labels", "manifest"])
+def test_prepare_full_disk_is_one_line_and_the_rerun_ends_byte_identical(tiny, tmp_path, monkeypatch, capsys,
+                                                                       where):
+    src, whole = tiny
+    out = tmp_path / "p"
+    if where == "row":
+        monkeypatch.setattr(os, "pwrite", _fail_nth(os.pwrite, 4))
+    elif where == "labels":
+        monkeypatch.setattr(np, "save", lambda f, a, *k, **kw: (_ for _ in ()).throw(_enospc()))
+    else:
+        real_write = prep.write_text
+        monkeypatch.setattr(prep, "write_text", lambda p, t: (_ for _ in ()).throw(_enospc())
+                            if Path(p).name == prep.MANIFEST else real_write(p, t))
+    code, _, err = cli(capsys, "prepare", "--source", src, "--out", out, "--top-k", 4, "--workers", 1)
+    monkeypatch.undo()
+    assert code == 2
+    line = one_line(err, "prepare")
+    assert "disk full after" in line and "rerun the same command to resume" in line
+    if where == "row":
+        assert "disk full after 3 of 13 clips" in line and "more is needed" in line
+    assert not (out / prep.MANIFEST).exists()
+    assert cli(capsys, "prepare", "--source", src, "--out", out, "--top-k", 4, "--workers", 1)[0] == 0
+    assert digest(out) == digest(whole)
+
+
+def test_prepare_log_line_cut_by_a_full_disk_then_another_fault(tiny, tmp_path, monkeypatch):
+    """A log line half-written by a full disk must not merge with the next run's first line."""
+    src, whole = tiny
+    out = tmp_path / "p"
+    real_open = open
+
+    class HalfLines:
+        def __init__(self, f):
+            self.f, self.lines = f, 0
+
+        def write(self, text):
+            self.lines += 1
+            if self.lines == 3:
+                self.f.write(text[: len(text) // 2])
+                self.f.flush()
+                raise _enospc()
+            return self.f.write(text)
+
+        def close(self):
+            self.f.close()
+
+    monkeypatch.setattr(prep, "open", lambda p, mode="r", **kw: HalfLines(real_open(p, mode, **kw))
+                        if str(p).endswith("done.log") else real_open(p, mode, **kw), raising=False)
+    with pytest.raises(PrepareError, match="disk full"):
+        prepare(src, out, top_k=4, workers=1, progress=False)
+    monkeypatch.undo()
+    monkeypatch.setattr(os, "pwrite", _fail_nth(os.pwrite, 2))
+    with pytest.raises(PrepareError, match="disk full"):
+        prepare(src, out, top_k=4, workers=1, progress=False)
+    monkeypatch.undo()
+    prepare(src, out, top_k=4, workers=1, progress=False)
+    assert digest(out) == digest(whole)
+
+
+def test_prepare_checks_free_space_before_writing(tiny, tmp_path, monkeypatch, capsys):
+    src, _ = tiny
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**12, 10**12 - 10**6, 10**6))
+    code, _, err = cli(capsys, "prepare", "--source", src, "--out", tmp_path / "p", "--top-k", 4)
+    assert code == 2
+    line = one_line(err, "prepare")
+    assert "needs about 9.1 MB free" in line and "has 1.0 MB" in line
+    assert not (tmp_path / "p").exists()
+
+
+# ------------------------------------------------------- refusals: inputs, other datasets, other runs
+
+def test_prepare_refuses_a_folder_that_is_not_a_preparation(tiny, tmp_path, capsys):
+    src, whole = tiny
+    before = digest(src)
+    code, _, err = cli(capsys, "prepare", "--source", src, "--out", src, "--top-k", 4)  # into its own input
+    assert code == 2 and "is not empty and holds no preparation (0/, 1/" in one_line(err, "prepare")
+    assert digest(src) == before
+    other = copy_run(whole, tmp_path / "other")  # a set prepared with other parameters
+    kept = digest(other)
+    code, _, err = cli(capsys, "prepare", "--source", src, "--out", other, "--top-k", 3)
+    assert code == 2 and "other parameters (top_k" in one_line(err, "prepare") and "--force" in err
+    assert digest(other) == kept
+    assert cli(capsys, "prepare", "--source", src, "--out", other, "--top-k", 3, "--force")[0] == 0
+    assert PreparedSet(other).manifest["params"]["top_k"] == 3
+
+
+def _fake_mtat(folder: Path) -> Path:
+    (folder / "0").mkdir(parents=True)
+    (folder / "0" / "real.mp3").write_bytes(b"ID3" + bytes(500))
+    write_annotations(folder / mtat.ANNOTATIONS, [(1, {"guitar"}, "0/real.mp3"), (2, {"rock"}, "0/real2.mp3")])
+    (folder / mtat.CLIP_INFO).write_text('"clip_id"\t"track_number"\t"mp3_path"\r\n"1"\t"1"\t"0/real.mp3"\r\n')
+    return folder
+
+
+def test_synth_refuses_to_write_over_mtat(tmp_path, capsys):
+    folder = _fake_mtat(tmp_path / "mtat")
+    before = digest(folder)
+    code, _, err = cli(capsys, "synth", "--out", folder, "--clips", 3)
+    line = one_line(err, "synth")
+    assert code == 2 and "annotations_final.csv" in line and "(2 clips)" in line and "--force" in line
+    assert digest(folder) == before
+
+
+def test_synth_other_seed_is_refused_and_force_rewrites_every_clip(tmp_path, capsys):
+    from rawtag.data import synth
+
+    folder = synth.write_synthetic(tmp_path / "s", clips=2, seed=1, workers=1, progress=False)
+    before = digest(folder)
+    # seed 13 names its second clip as seed 1 does: before, the old audio stayed under the new labels
+    code, _, err = cli(capsys, "synth", "--out", folder, "--clips", 2, "--seed", 13, "--workers", 1)
+    assert code == 2 and "seed 1" in one_line(err, "synth") and "--force" in err
+    assert digest(folder) == before
+    assert cli(capsys, "synth", "--out", folder, "--clips", 2, "--seed", 13, "--workers", 1, "--force")[0] == 0
+    new, items = digest(folder), synth.plan(2, seed=13)
+    assert (folder / mtat.ANNOTATIONS).read_bytes() == synth._tables(items)[mtat.ANNOTATIONS]
+    collided = [it for it in items if it.path in before]
+    assert [it.path for it in collided] == ["3/synth_techno_01-album_00001-01-song_00001-0-29.mp3"]
+    synth.write_clip(collided[0], str(tmp_path / "fresh"))  # the new seed's audio for that name
+    assert new[collided[0].path] == digest(tmp_path / "fresh")[collided[0].path] != before[collided[0].path]
+
+
+def test_splits_refuses_to_overwrite_its_input_or_another_file(tmp_path, capsys):
+    ann = tmp_path / mtat.ANNOTATIONS
+    write_annotations(ann, [(1, {"guitar"}, "0/a.mp3"), (2, {"guitar"}, "c/b.mp3")])
+    before = ann.read_bytes()
+    code, _, err = cli(capsys, "splits", "--annotations", ann, "--json", ann)
+    assert code == 2 and "the annotation file itself" in one_line(err, "splits")
+    assert ann.read_bytes() == before
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"mine": 1}')
+    code, _, err = cli(capsys, "splits", "--annotations", ann, "--json", notes)
+    assert code == 2 and "--force" in one_line(err, "splits") and notes.read_text() == '{"mine": 1}'
+    assert cli(capsys, "splits", "--annotations", ann, "--json", notes, "--force")[0] == 0
+    assert cli(capsys, "splits", "--annotations", ann, "--json", notes)[0] == 0  # its own output: rewritten
+
+
+def test_train_refuses_a_data_folder_as_out(tiny, tmp_path, capsys):
+    data = copy_run(tiny[1], tmp_path / "data")
+    before = digest(data)
+    code, _, err = cli(capsys, *train_args(data, data, 1))
+    assert code == 2 and "is not a run folder: it holds clips.int16" in one_line(err, "train")
+    assert digest(data) == before
+
+
+def test_train_with_fewer_epochs_leaves_the_records_alone(run, tone_prepared, tmp_path, capsys):
+    r = copy_run(run, tmp_path / "r")
+    before = digest(r)
+    code, _, err = cli(capsys, *train_args(tone_prepared, r, 1))
+    line = one_line(err, "train")
+    assert code == 2 and "trained for 2 epochs" in line and "--epochs 2 or more" in line and "--force" in line
+    assert digest(r) == before
+    code, _, err = cli(capsys, *train_args(tone_prepared, r, 2, "--lr", "0.02"))
+    assert code == 2 and "other settings (train.lr)" in one_line(err, "train") and digest(r) == before
+
+
+# ---------------------------------------------------------------- malformed annotations, table-driven
+
+def _annotations(path: Path, rows, header=None, encoding="utf-8", prefix=""):
+    tags = ("guitar", "piano")
+    head = header or ["clip_id", *tags, "mp3_path"]
+    text = prefix + "\r\n".join("\t".join(f'"{v}"' for v in r) for r in [head, *rows]) + "\r\n"
+    path.write_bytes(text.encode(encoding))
+
+
+GOOD = [[1, 1, 0, "0/a.mp3"], [2, 0, 1, "c/b.mp3"], [3, 1, 1, "d/c.mp3"]]
+ANNOTATION_CASES = [
+    # (name, rows, extra options, exit code, expected text in the message or output)
+    ("value -1", [[1, -1, 0, "0/a.mp3"]], {}, 2, "line 2, column 2 ('guitar'): expected 0 or 1, got '-1'"),
+    ("value 300", [GOOD[0], [2, 0, 300, "c/b.mp3"]], {}, 2, "line 3, column 3 ('piano'): expected 0 or 1, got '300'"),
+    ("label 2", [[1, 2, 0, "0/a.mp3"]], {}, 2, "expected 0 or 1, got '2'"),
+    ("clip id not a number", [["x1", 1, 0, "0/a.mp3"]], {}, 2, "line 2, column 1 (clip_id): expected an integer"),
+    ("blank first line", GOOD, {"prefix": "\r\n"}, 0, "3 clips"),
+    ("UTF-8 byte-order mark", GOOD, {"prefix": "\ufeff"}, 0, "3 clips"),
+    ("Latin-1 text", [*GOOD, [4, 1, 0, "0/caf\u00e9.mp3"]], {"encoding": "latin-1"}, 2, "line 5: not UTF-8 text"),
+    ("clip info file", [[1, "01", "t", "0/a.mp3"]],
+     {"header": ["clip_id", "track_number", "title", "mp3_path"]}, 2, "is MTAT's clip information file"),
+    ("duplicate row", [*GOOD, GOOD[0]], {}, 2, "line 5: clip_id 1 is already on line 2 (with the same labels)"),
+    ("conflicting labels", [*GOOD, [9, 0, 1, "0/a.mp3"]], {}, 2,
+     "mp3_path '0/a.mp3' is already on line 2 (with different labels)"),
+    ("climbs out with ..", [*GOOD, [4, 1, 0, "0/../../etc/hostname"]], {}, 2, "is not a path inside the audio"),
+    ("absolute path", [*GOOD, [4, 1, 0, "/etc/hostname"]], {}, 2, "is not a path inside the audio"),
+    ("wrong field count", [*GOOD, [4, 1, "0/x.mp3"]], {}, 2, "line(s) [5] have the wrong number of fields"),
+    ("comma-separated", None, {}, 2, "not an MTAT annotation file"),
+    ("empty file", [], {"header": [""]}, 2, "empty annotation file"),
+    ("outside folders 0-f", [*GOOD, [4, 1, 0, "g/x.mp3"], [5, 1, 0, "y.mp3"]], {}, 0,
+     "2 clip(s) outside folders 0-f are in no split: g/x.mp3, y.mp3"),
+]
+
+
+@pytest.mark.parametrize("name,rows,options,code,expected", ANNOTATION_CASES, ids=[c[0] for c in ANNOTATION_CASES])
+def test_malformed_annotations(tmp_path, capsys, name, rows, options, code, expected):
+    ann = tmp_path / mtat.ANNOTATIONS
+    if rows is None:
+        ann.write_text("clip_id,guitar,mp3_path\n1,1,0/a.mp3\n")
+    elif options.get("header") == [""]:
+        ann.write_bytes(b"")
+    else:
+        _annotations(ann, rows, **options)
+    target = tmp_path / "splits.json"
+    target.write_text(json.dumps({"tags": ["old"], "train": [], "valid": [], "test": []}))
+    before = target.read_bytes()
+    got, out, err = cli(capsys, "splits", "--annotations", ann, "--json", target, "--top-k", 2)
+    assert got == code, err
+    if code:
+        assert expected in one_line(err, "splits")
+        assert target.read_bytes() == before
+    else:
+        assert not err
+        counted = json.loads(target.read_text())
+        assert expected in out or f"{sum(len(counted[s]) for s in ('train', 'valid', 'test'))} clips" == expected
+
+
+def test_prepare_refuses_a_label_of_2_before_decoding(tmp_path, capsys):
+    src = tone_source(tmp_path / "src", clips=2, seconds=0.1)
+    lines = (src / mtat.ANNOTATIONS).read_bytes().decode().split("\r\n")
+    cells = lines[1].split("\t")
+    cells[MTAT_TAGS.index("guitar") + 1] = '"2"'  # prepare took it; train failed on it much later
+    lines[1] = "\t".join(cells)
+    (src / mtat.ANNOTATIONS).write_bytes("\r\n".join(lines).encode())
+    code, _, err = cli(capsys, "prepare", "--source", src, "--out", tmp_path / "p")
+    assert code == 2 and "('guitar'): expected 0 or 1, got '2'" in one_line(err, "prepare")
+    assert not (tmp_path / "p").exists()
+
+
+def test_prepare_lists_clips_outside_folders_0_to_f(tmp_path, capsys):
+    src = tone_source(tmp_path / "src", clips=2, seconds=0.1)
+    with open(src / mtat.ANNOTATIONS, "ab") as f:  # a clip in no MTAT folder: no split can take it
+        f.write(("\t".join(['"9"', *('"1"' if t == "guitar" else '"0"' for t in MTAT_TAGS), '"extra/x.wav"'])
+                 + "\r\n").encode())
+    code, out, _ = cli(capsys, "prepare", "--source", src, "--out", tmp_path / "p", "--top-k", 4)
+    assert code == 0 and "1 clip(s) outside folders 0-f are in no split, e.g. extra/x.wav" in out
+    assert PreparedSet(tmp_path / "p").manifest["outside_folders"] == ["extra/x.wav"]
+
+
+def test_text_file_named_mp3_is_called_not_audio(tmp_path):
+    fake = tmp_path / "song.mp3"
+    fake.write_text("these are my lyrics, not audio\n" * 20)
+    with pytest.raises(audio.AudioError, match=r"not audio in a format libsndfile reads .* holds text"):
+        audio.load(fake)
+
+
+# -------------------------------------------------------------------------- devices, table-driven
+
+DEVICE_CASES = [("banana", "unknown device 'banana'; choose one of auto, cpu, cuda, cuda:N, mps"),
+                ("cuda:x", "unknown device 'cuda:x'"), ("cpu:1", "unknown device 'cpu:1'")]
+if not torch.cuda.is_available():
+    DEVICE_CASES.append(("cuda", "device 'cuda' is not available: this torch"))
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "tag"])
+@pytest.mark.parametrize("device,expected", DEVICE_CASES, ids=[c[0] for c in DEVICE_CASES])
+def test_bad_device_is_one_line(run, tone_prepared, tmp_path, capsys, command, device, expected):
+    r = copy_run(run, tmp_path / "r")
+    before = digest(r)
+    args = {"train": train_args(tone_prepared, r, 3), "evaluate": ["evaluate", "--run", r],
+            "tag": ["tag", tmp_path / "x.wav", "--run", r]}[command]
+    code, _, err = cli(capsys, *args, "--device", device)
+    line = one_line(err, command)
+    assert code == 2 and expected in line and "this torch" in line
+    assert digest(r) == before
+
+
+# ------------------------------------------------------------- damaged checkpoints, table-driven
+
+def _crafted(path: Path):
+    class Payload:  # unpickling it would call print: refused by weights-only loading, never run
+        def __reduce__(self):
+            return (print, ("a crafted pickle ran code",))
+    path.write_bytes(pickle.dumps({"model": Payload()}, protocol=2))
+
+
+CHECKPOINT_CASES = {
+    "empty": (lambda p: p.write_bytes(b""), "is empty (0 bytes)"),
+    "truncated": (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), "is truncated or corrupt"),
+    "random bytes": (lambda p: p.write_bytes(np.random.default_rng(0).bytes(4096)), "is truncated or corrupt"),
+    "crafted pickle": (_crafted, "holds objects other than tensors and plain values and was refused"),
+    "no model inside": (lambda p: torch.save({"weights": torch.zeros(3)}, p), "is not a rawtag checkpoint"),
+    "another model's shape": (lambda p: torch.save({"model": build_model("base", n_tags=7).state_dict(),
+                                                     "epoch": 1}, p), "holds weights of another model shape"),
+}
+
+
+@pytest.mark.parametrize("damage", list(CHECKPOINT_CASES))
+def test_damaged_best_checkpoint(run, tmp_path, capsys, damage):
+    r = copy_run(run, tmp_path / "r")
+    spoil, expected = CHECKPOINT_CASES[damage]
+    spoil(r / "checkpoints" / "best.pt")
+    before = digest(r)
+    import soundfile as sf
+
+    sf.write(tmp_path / "x.wav", np.zeros(1000, np.float32), 16000)
+    for args, command in ((["evaluate", "--run", r], "evaluate"), (["tag", tmp_path / "x.wav", "--run", r], "tag")):
+        code, out, err = cli(capsys, *args)
+        line = one_line(err, command)
+        assert code == 2 and str(r / "checkpoints" / "best.pt") in line and expected in line, line
+        assert "ran code" not in out
+    assert digest(r) == before
+
+
+@pytest.mark.parametrize("damage", ["truncated", "crafted pickle", "another model's shape"])
+def test_damaged_last_checkpoint_on_resume(run, tone_prepared, tmp_path, capsys, damage):
+    r = copy_run(run, tmp_path / "r")
+    spoil, expected = CHECKPOINT_CASES[damage]
+    spoil(r / "checkpoints" / "last.pt")
+    before = digest(r)
+    code, _, err = cli(capsys, *train_args(tone_prepared, r, 3))  # extend to 3 epochs: resumes from last.pt
+    line = one_line(err, "train")
+    assert code == 2 and expected in line and f"delete {r / 'checkpoints' / 'last.pt'}" in line
+    assert digest(r) == before  # config.json too: not rewritten before the checkpoint is read
+
+
+# ------------------------------------------------------------------- kills and a full disk in train
+
+@pytest.mark.slow  # a subprocess that imports torch and trains: ~5 s each on 2 busy cores
+@pytest.mark.parametrize("stage,count", [("best.pt", 1), ("last.pt", 2), ("predictions.npz", 1)],
+                         ids=["after best.pt of epoch 1", "after last.pt of epoch 2", "before results.json"])
+def test_train_killed_at_each_stage_resumes_exactly(run, tone_prepared, tmp_path, capsys, stage, count):
+    out = tmp_path / "r"
+    killed_at(stage, count, *train_args(tone_prepared, out, 2))
+    assert not (out / "results.json").exists()
+    assert cli(capsys, *train_args(tone_prepared, out, 2))[0] == 0
+    assert json.loads((out / "results.json").read_text()) == json.loads((run / "results.json").read_text())
+    a, b = (torch.load(d / "checkpoints" / "last.pt", weights_only=True) for d in (out, run))
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+@pytest.mark.slow  # a subprocess that imports torch and trains: ~5 s each on 2 busy cores
+def test_train_on_a_full_disk_is_one_line_and_resumes(run, tone_prepared, tmp_path, capsys):
+    out = tmp_path / "r"
+    proc = limited(4096, *train_args(tone_prepared, out, 2))  # config.json fits; a checkpoint does not
+    assert proc.returncode == 2, proc.stderr
+    line = one_line(proc.stderr, "train")
+    assert "cannot write" in line and "best.pt" in line and "rerun the same command to resume" in line
+    assert cli(capsys, *train_args(tone_prepared, out, 2))[0] == 0
+    assert json.loads((out / "results.json").read_text()) == json.loads((run / "results.json").read_text())
+    assert not list(out.rglob("*.tmp*"))
+
+
+def test_synth_on_a_full_disk_is_one_line_and_resumes(tmp_path, capsys):
+    out = tmp_path / "s"
+    proc = limited(50_000, "synth", "--out", out, "--clips", 1, "--workers", 1)  # an MP3 is ~116 kB
+    assert proc.returncode == 2, proc.stderr
+    line = one_line(proc.stderr, "synth")
+    assert "cannot write" in line and "the disk may be full" in line and "rerun the same command" in line
+    assert not (out / mtat.ANNOTATIONS).exists()
+    assert cli(capsys, "synth", "--out", out, "--clips", 1, "--workers", 1)[0] == 0
+    assert mtat.read_annotations(out / mtat.ANNOTATIONS).mp3_paths[0].endswith(".mp3")
+
+
+def test_synth_checks_free_space_at_once(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "rawtag", "synth", "--out", str(tmp_path / "big"), "--clips",
+                           "100000000"], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert proc.stdout.startswith("synth: 100,000,000 clips (about 11.8 TB)")  # said before any work
+    assert "needs about 11.8 TB free" in one_line(proc.stderr, "synth")
+    assert not (tmp_path / "big").exists()
+
+
+# ------------------------------------------------------------------------------ misleading messages
+
+def test_seed_minus_one_names_the_option_and_writes_nothing(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["synth", "--out", str(tmp_path / "s"), "--clips", "1", "--seed", "-1"])
+    assert e.value.code == 2 and "argument --seed: must be 0 or more, got -1" in capsys.readouterr().err
+    from rawtag.data.synth import write_synthetic
+
+    with pytest.raises(ValueError, match="--seed must be a whole number, 0 or more"):
+        write_synthetic(tmp_path / "s", 1, seed=-1, progress=False)
+    assert not (tmp_path / "s").exists()
+
+
+def test_tiny_validation_split_keeps_a_usable_checkpoint(tiny, tmp_path, capsys):
+    _, data = tiny
+    r = tmp_path / "r"
+    code, out, err = cli(capsys, "train", "--data", data, "--out", r, "--profile", "smoke", "--epochs", 2,
+                         "--max-train-clips", 4, "--batch-size", 4)
+    assert code == 0, err
+    assert "ROC-AUC is undefined: every tag has a single class in the 1 validation clips" in out
+    assert "valid ROC-AUC undefined" in out
+    results = json.loads((r / "results.json").read_text())
+    assert results["best_epoch"] == 2 and np.isnan(results["valid"]["roc_auc"])
+    code, _, err = cli(capsys, "evaluate", "--run", r, "--split", "test")
+    assert code == 2 and "has no test clips (scheme 'folder'); choose --split" in one_line(err, "evaluate")
+    code, out, _ = cli(capsys, "tag", data.parent / "src" / "0" / "tone_000.wav", "--run", r)
+    assert code == 0 and len(out.splitlines()) == 5
+
+
+def test_empty_train_split_says_why(tmp_path, capsys):
+    src = tone_source(tmp_path / "src", clips=13, seconds=0.5)  # every clip too short: all skipped
+    prepare(src, tmp_path / "p", top_k=4, workers=1, progress=False)
+    code, _, err = cli(capsys, "train", "--data", tmp_path / "p", "--out", tmp_path / "r", "--profile", "smoke")
+    line = one_line(err, "train")
+    assert code == 2 and "the train split has no clips (all 12 of its clips were skipped as unreadable" in line
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("command,resume", [("tag", False), ("train", True)])
+def test_ctrl_c_offers_resume_only_where_there_is_one(run, tone_prepared, tmp_path, capsys, monkeypatch, command,
+                                                     resume):
+    import rawtag.train
+
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(rawtag.train, "tag_audio" if command == "tag" else "fit", interrupt)
+    args = {"tag": ["tag", tmp_path / "x.wav", "--run", run], "train": train_args(tone_prepared, tmp_path / "r", 1)}
+    code, _, err = cli(capsys, *args[command])
+    assert code == 130 and one_line(err, command) == f"rawtag {command}: interrupted" + (
+        "; run the same command again to resume" if resume else "")
+
+
+# --------------------------------------------------------------------------------------- logs, help
+
+def test_output_to_a_file_has_plain_lines_not_bar_redraws(tiny, tone_prepared, tmp_path, capsys):
+    src, _ = tiny
+    code, out, err = cli(capsys, "prepare", "--source", src, "--out", tmp_path / "p", "--top-k", 4, "--workers", 1)
+    assert code == 0 and "\r" not in out + err and not err
+    assert "prepare: 13 of 13 clips (100 %)" in out
+    code, out, err = cli(capsys, *train_args(tone_prepared, tmp_path / "r", 2))
+    assert code == 0 and "\r" not in out + err and not err
+    assert [line[:11] for line in out.splitlines() if line.startswith("epoch")] == ["epoch   1/2", "epoch   2/2"]
+
+
+def test_help_describes_every_command_and_option(capsys):
+    from rawtag.models import MODELS
+
+    parser = build_parser(sorted(MODELS))
+    commands = parser._subparsers._group_actions[0].choices
+    assert set(commands) == {"synth", "download", "splits", "prepare", "train", "evaluate", "tag", "book"}
+    for name, sub in commands.items():
+        assert sub.description and len(sub.description) > 40, name
+        for action in sub._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert all(m in help_text for m in MODELS) and "--force" in help_text
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == "rawtag 0.1.0"
