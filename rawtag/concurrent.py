@@ -29,7 +29,7 @@ def train_all(workspace, jobs: list[tuple[str, dict]], processes: int | None = N
     """Train every (model, settings) job of `workspace` (as `Workspace.train(model, **settings)` would),
     `processes` at a time (default: one per core, at most the number of unfinished jobs), each process on
     `cores // processes` threads. Returns the run folders in the order of `jobs`."""
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     todo = [i for i, (model, settings) in enumerate(jobs)
             if not (workspace.run_dir(model, **settings) / "results.json").exists()]

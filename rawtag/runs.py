@@ -88,8 +88,8 @@ class Run:
 
     @property
     def clips_per_second(self) -> float:
-        """Training throughput of the last epoch."""
-        return self.history["epochs"][-1]["train_clips_per_s"]
+        """Training throughput, the median over epochs (one epoch can be slowed by other work)."""
+        return float(np.median([e["train_clips_per_s"] for e in self.history["epochs"]]))
 
     @property
     def seconds_per_epoch(self) -> float:

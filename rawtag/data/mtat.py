@@ -303,7 +303,7 @@ def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 def _fetch(url: str, dest: Path, expected_sha256: str, progress: bool) -> None:
     """Download `url` to `dest`, resuming `dest.part` with an HTTP Range request, then verify it."""
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.exists() else 0
@@ -405,7 +405,7 @@ def extract_parts(parts: list[Path], root: Path, progress: bool = True) -> None:
     Members land in `root/.extracting/` and are moved into place only when all are written, so a killed
     extraction never leaves a folder that looks complete; rerunning starts the staging over.
     """
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     staging = root / ".extracting"
     shutil.rmtree(staging, ignore_errors=True)
