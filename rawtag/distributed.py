@@ -23,6 +23,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from .models import timemajor
+
 
 @dataclass
 class Context:
@@ -83,10 +85,10 @@ def share(ctx: Context, clips: int) -> float:
     return ctx.world * clips / float(t.item())
 
 
-class SyncBatchNorm(nn.BatchNorm1d):
-    """`nn.BatchNorm1d` whose training statistics are over the whole batch, every process's part of it
-    (torch's own `nn.SyncBatchNorm` runs on GPUs only; this one on any device). In one process, or in
-    eval mode, it is `nn.BatchNorm1d`."""
+class SyncBatchNorm(timemajor.BatchNorm1d):
+    """Batch norm whose training statistics are over the whole batch, every process's part of it (torch's
+    own `nn.SyncBatchNorm` runs on GPUs only; this one on any device). In one process, or in eval mode,
+    it is the models' `timemajor.BatchNorm1d`."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
@@ -114,7 +116,7 @@ def sync_batch_norm(model: nn.Module) -> nn.Module:
     before an optimizer takes the parameters)."""
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
-            if type(child) is nn.BatchNorm1d:
+            if isinstance(child, nn.BatchNorm1d) and not isinstance(child, SyncBatchNorm):
                 synced = SyncBatchNorm(child.num_features, child.eps, child.momentum)
                 synced.load_state_dict(child.state_dict())
                 setattr(parent, name, synced.to(child.weight.device))

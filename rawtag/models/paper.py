@@ -61,7 +61,7 @@ class FrameCNN(nn.Module):
         self.length, self.stride, self.time_pool, self.clip_pool = length, stride, time_pool, clip_pool
 
         def block(conv):
-            layers = [conv] + ([nn.BatchNorm1d(conv.out_channels)] if batch_norm else [])
+            layers = [conv] + ([timemajor.BatchNorm1d(conv.out_channels)] if batch_norm else [])
             return nn.Sequential(*layers, nn.ReLU())
 
         # PyTorch's layers computed faster on a CPU (same parameters, equal results; see `torch_layers`)
@@ -108,13 +108,18 @@ class FrameCNN(nn.Module):
 
 
 def torch_layers(model: FrameCNN) -> FrameCNN:
-    """A copy of `model` built from PyTorch's own `nn.Conv1d` and `nn.MaxPool1d` instead of `FrameConv` and
-    the time-major layers: the formulation the fast layers must equal (tests), and the benchmark's "before"."""
+    """A copy of `model` built from PyTorch's own `nn.Conv1d`, `nn.BatchNorm1d` and `nn.MaxPool1d` instead of
+    `FrameConv` and the time-major layers: the formulation the fast layers must equal (tests), and the
+    benchmark's "before"."""
     model = copy.deepcopy(model)
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, nn.Conv1d) and type(child) is not nn.Conv1d:
                 plain = nn.Conv1d(child.in_channels, child.out_channels, child.kernel_size, child.stride)
+                plain.load_state_dict(child.state_dict())
+                setattr(parent, name, plain.to(child.weight.device))
+            elif isinstance(child, nn.BatchNorm1d) and type(child) is not nn.BatchNorm1d:
+                plain = nn.BatchNorm1d(child.num_features, child.eps, child.momentum)
                 plain.load_state_dict(child.state_dict())
                 setattr(parent, name, plain.to(child.weight.device))
             elif isinstance(child, nn.MaxPool1d) and type(child) is not nn.MaxPool1d:

@@ -4,7 +4,7 @@ A tensor [N, C, T] is usually stored channel by channel: the T steps of channel 
 Stored time-major instead (step 0 of every channel, then step 1, ...; the same shape, other strides),
 PyTorch's CPU max-pool compares whole rows of channels at once: 5-10x faster than its per-channel loop,
 which cost the base CNN a quarter of its training step. The convolution runs as a channels-last conv2d
-and returns time-major output; its backward visits only the time steps that receive a gradient when they
+and returns time-major output, batch norm runs as a channels-last 2-D batch norm; the convolution's backward visits only the time steps that receive a gradient when they
 are few: with global max pooling over time (the base CNN), each channel of each sub-clip passes its
 gradient back through one time step of the last convolution, about a quarter of the steps once the 32
 channels' steps are counted together. Both are PyTorch's layers with another memory layout and order of
@@ -49,12 +49,11 @@ class _Conv(torch.autograd.Function):
         (n, cin, _, steps), (cout, _, k) = x.shape, weight.shape
         rows = grad.transpose(1, 2).reshape(-1, cout)  # one row per output step: [n * (steps - k + 1), cout]
         hit = rows.abs().amax(1).ne(0).nonzero()[:, 0]  # the output steps with a gradient (NaN counts)
-        if len(hit) > SPARSE * len(rows):
-            grad4 = grad.unsqueeze(2)
-            grad_x = (nn.grad.conv2d_input(x.shape, weight.unsqueeze(2), grad4).squeeze(2)
-                      if ctx.needs_input_grad[0] else None)
-            grad_weight = nn.grad.conv2d_weight(x, weight.unsqueeze(2).shape, grad4).squeeze(2)
-            return grad_x, grad_weight, grad.sum((0, 2))
+        if len(hit) > SPARSE * len(rows):  # PyTorch's convolution backward, all three gradients in one call
+            grad_x, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
+                grad.unsqueeze(2), x, weight.unsqueeze(2), [cout], [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
+                [ctx.needs_input_grad[0], True, True])
+            return (grad_x.squeeze(2) if grad_x is not None else None), grad_weight.squeeze(2), grad_bias
         g = rows.index_select(0, hit)  # [hits, cout]
         first = hit + hit // (steps - k + 1) * (k - 1)  # each hit's first input step, as a row of x_rows
         x_rows = x.permute(0, 2, 3, 1).reshape(-1, cin)  # [n * steps, cin], a view
@@ -80,9 +79,20 @@ class Conv1d(nn.Conv1d):
         return _Conv.apply(x, self.weight, self.bias)
 
 
+class BatchNorm1d(nn.BatchNorm1d):
+    """`nn.BatchNorm1d` computed as a 2-D batch norm of [N, C, 1, T]: PyTorch's fast path for time-major
+    storage (its 1-D batch norm copies time-major input to channel-major first, and runs 5x slower)."""
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        super()._check_input_dim(x.squeeze(2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.unsqueeze(2)).squeeze(2)
+
+
 class MaxPool1d(nn.MaxPool1d):
     """`nn.MaxPool1d` on a time-major copy of its input (no copy when the input is time-major already, as
-    after `Conv1d` and ReLU; batch norm returns channel-major storage). Ties go to the first maximum."""
+    after `Conv1d`, `BatchNorm1d` and ReLU). Ties go to the first maximum, as in `nn.MaxPool1d`."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(time_major(x))
