@@ -110,10 +110,14 @@ def bootstrap(y_true: np.ndarray, y_score: np.ndarray, y_score_b: np.ndarray | N
     y_true = np.asarray(y_true)
     rng = np.random.default_rng(seed)
 
+    def mean(aucs):  # NaN (not a warning) when no tag has both classes in this resample
+        scored = aucs[~np.isnan(aucs)]
+        return float(scored.mean()) if len(scored) else float("nan")
+
     def macro(rows):
-        value = np.nanmean(rank_auc(y_true[rows], y_score[rows]))
+        value = mean(rank_auc(y_true[rows], y_score[rows]))
         if y_score_b is not None:
-            value -= np.nanmean(rank_auc(y_true[rows], y_score_b[rows]))
+            value -= mean(rank_auc(y_true[rows], y_score_b[rows]))
         return value
 
     y_score = np.asarray(y_score)
