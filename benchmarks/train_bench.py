@@ -174,7 +174,7 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--only", choices=["base", "improved"], help="measure one model only")
     p.add_argument("--repeats", type=int, default=1, help="measure each loop this many times, interleaved, and "
-                                                          "report its fastest run (for shared, noisy machines)")
+                                                          "report each speed's best run (for shared, noisy machines)")
     p.add_argument("--root", default="/tmp/rawtag-bench")
     p.add_argument("--one", nargs=6, metavar=("METHOD", "LAYERS", "PRECISION", "MODEL", "LENGTH", "STRIDE"),
                    help=argparse.SUPPRESS)
@@ -192,7 +192,7 @@ def main() -> None:
     write_npy(prepared, npy)
     print(f"machine: {common.machine()}")
     print(f"data: {a.clips} synthetic clips, prepared; batch 10; {a.steps} timed steps after {WARMUP} warm-up "
-          f"(improved: {a.improved_steps or a.steps}); the fastest of {a.repeats} interleaved run(s) of each\n")
+          f"(improved: {a.improved_steps or a.steps}); each speed the best of {a.repeats} interleaved run(s)\n")
     rows = []
     for model, length, stride in SETTINGS:
         if a.only and model != a.only:
@@ -205,7 +205,9 @@ def main() -> None:
             for loop in loops:
                 runs[loop].append(common.measure_in_subprocess(__file__, [*loop, model, str(length), str(stride),
                                                                          *extra]))
-        figs = {loop: max(r, key=lambda f: f["train_clips_per_s"]) for loop, r in runs.items()}
+        speeds = ("train_clips_per_s", "step_clips_per_s", "eval_clips_per_s")
+        figs = {loop: {**max(r, key=lambda f: f["train_clips_per_s"]), **{k: max(f[k] for f in r) for k in speeds}}
+                for loop, r in runs.items()}  # each speed from its best run
         baseline, before = figs[LOOPS[0]]["train_clips_per_s"], figs[LOOPS[1]]["train_clips_per_s"]
         for (method, layers, precision), f in figs.items():
             rows.append([f"{model} {length}/{stride}", method, f["train_clips_per_s"],

@@ -3,12 +3,15 @@
 A tensor [N, C, T] is usually stored channel by channel: the T steps of channel 0, then channel 1, ...
 Stored time-major instead (step 0 of every channel, then step 1, ...; the same shape, other strides),
 PyTorch's CPU max-pool compares whole rows of channels at once: 5-10x faster than its per-channel loop,
-which cost the base CNN a quarter of its training step. The convolution runs as a channels-last conv2d
-and returns time-major output, batch norm runs as a channels-last 2-D batch norm; the convolution's backward visits only the time steps that receive a gradient when they
-are few: with global max pooling over time (the base CNN), each channel of each sub-clip passes its
-gradient back through one time step of the last convolution, about a quarter of the steps once the 32
-channels' steps are counted together. Both are PyTorch's layers with another memory layout and order of
-summation: same parameters, outputs and gradients equal to about 1e-6 (`tests/test_models.py`).
+which cost the base CNN a quarter of its training step. So every layer here keeps that storage: the
+convolution runs as a channels-last conv2d, batch norm as a channels-last 2-D batch norm.
+
+The convolution's backward visits only the time steps that receive a gradient when they are few: with
+global max pooling over time (the base CNN), each channel of each sub-clip passes its gradient back
+through one time step of the last convolution, about a quarter of the steps once the 32 channels' steps
+are counted together. All are PyTorch's layers with another memory layout and order of summation: same
+parameters, outputs and gradients equal to about 1e-6 (`tests/test_models.py`); they also run under
+bfloat16 autocast.
 """
 from __future__ import annotations
 
