@@ -271,14 +271,6 @@ def predict(model: nn.Module, batches: Batches, precision: str = "fp32", progres
     return np.concatenate(logits), np.concatenate(labels), np.concatenate(rows)
 
 
-def _scores(labels, logits, tags):
-    """`tag_scores` without its per-call warning about single-class tags: `fit` evaluates every epoch, so it
-    lists the left-out tags in results.json and says so once at the end instead."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return tag_scores(labels, logits, tags)
-
-
 def _bce(logits, labels) -> float:
     return float(nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(logits),
                                                                 torch.from_numpy(labels)))
@@ -396,7 +388,7 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
         seconds = time.perf_counter() - started
         logits, labels, _ = distributed.gather(ctx, *predict(core, valid, cfg.precision, progress,
                                                                desc="validate"))
-        scores = _scores(labels, logits, data.tags)
+        scores = tag_scores(labels, logits, data.tags)
         if scheduler is not None:
             scheduler.step(scores.roc_auc)
         record = {"epoch": epoch + 1, "train_loss": distributed.mean(ctx, float(np.mean(losses))),
@@ -446,7 +438,7 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
             continue
         logits, labels, rows = distributed.gather(ctx, *predict(core, batches, cfg.precision, progress,
                                                                         desc=split))
-        scores = _scores(labels, logits, data.tags)
+        scores = tag_scores(labels, logits, data.tags)
         results[split] = {"roc_auc": scores.roc_auc, "pr_auc": scores.pr_auc, "clips": len(rows),
                           "excluded_tags": scores.excluded}
         arrays.update({f"{split}_logits": logits, f"{split}_labels": labels, f"{split}_rows": rows})
