@@ -1,7 +1,14 @@
 """The command line: `python -m rawtag SUBCOMMAND ...` (also installed as `rawtag`).
 
 Every subcommand answers --help, prints progress for long work, and exits non-zero with a one-line reason
-on bad input. The README lists them; DESIGN.md holds the contract.
+on bad input. The README lists them and states that contract ("The core, from the command line");
+book/running.md shows them at work on MTAT and a GPU.
+
+The choices of options come from the core's own tuples (`SCHEMES`, `PROFILES`, `MODES`, `DATASETS`,
+`POOLS`, ...), so a value added there is offered here. torch is imported only for `train`, whose models
+and pooling modes live beside it: `rawtag --help` and the other commands start without it.
+
+Chapter: 01_data
 """
 from __future__ import annotations
 
@@ -11,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from .profiles import PRECISIONS
+from .profiles import PRECISIONS, PROFILES
 
 
 def _whole(text: str, least: int) -> int:
@@ -33,6 +40,10 @@ def _non_negative(text: str) -> int:
 
 
 def cmd_synth(a):
+    """`rawtag synth`: write the synthetic set (`rawtag.data.synth.write_synthetic`).
+
+    Chapter: 01_data
+    """
     from .data.synth import write_synthetic
 
     out = write_synthetic(a.out, a.clips, seed=a.seed, workers=a.workers, label_drop=a.label_drop, force=a.force)
@@ -40,13 +51,21 @@ def cmd_synth(a):
 
 
 def cmd_download(a):
-    from .data.mtat import BASE_URL, download
+    """`rawtag download`: fetch and verify MTAT (`rawtag.data.download.download`).
+
+    Chapter: 01_data
+    """
+    from .data.download import BASE_URL, download
 
     download(a.root, base_url=a.base_url or BASE_URL)
     print(f"{a.root}: MTAT downloaded and verified")
 
 
 def cmd_splits(a):
+    """`rawtag splits`: the top-K tags and the train/valid/test clip lists, as JSON.
+
+    Chapter: 01_data
+    """
     from .atomic import write_text
     from .data.mtat import MTATError, outside_folders, read_annotations, splits
 
@@ -80,12 +99,21 @@ def _is_splits_json(path: Path) -> bool:
 
 
 def cmd_prepare(a):
+    """`rawtag prepare`: decode a source once into a prepared set (`rawtag.data.prepare.prepare`).
+
+    Chapter: 01_data
+    """
     from .data.prepare import prepare
 
-    prepare(a.source, a.out, scheme=a.scheme, top_k=a.top_k, workers=a.workers, force=a.force)
+    prepare(a.source, a.out, scheme=a.scheme, top_k=a.top_k, workers=a.workers, sample_rate=a.sample_rate,
+            force=a.force)
 
 
 def cmd_train(a):
+    """`rawtag train`: train a model on a prepared set with a profile's budget (`rawtag.train.fit`).
+
+    Chapter: 03_base_cnn
+    """
     from .profiles import train_config
     from .train import fit
 
@@ -111,6 +139,10 @@ def cmd_train(a):
 
 
 def cmd_evaluate(a):
+    """`rawtag evaluate`: macro ROC-AUC and PR-AUC of a run's best model (`rawtag.train.evaluate`).
+
+    Chapter: 03_base_cnn
+    """
     from .train import evaluate
 
     scores = evaluate(a.run, a.split, data=a.data, device=a.device)
@@ -119,6 +151,10 @@ def cmd_evaluate(a):
 
 
 def cmd_tag(a):
+    """`rawtag tag`: the top tags of audio files (`rawtag.train.tag_audio`); unreadable files are skipped.
+
+    Chapter: 07_beyond
+    """
     from .train import load_run, pick_device, tag_audio
 
     from .data.audio import AudioError
@@ -140,6 +176,10 @@ def cmd_tag(a):
 
 
 def cmd_book(a):
+    """`rawtag book run|build`: execute the chapters, or build the HTML (`rawtag.book`).
+
+    Chapter: 01_data
+    """
     from . import book
 
     if a.action == "run":
@@ -158,9 +198,27 @@ def _model_names(argv) -> list[str] | None:
     return sorted(MODELS)
 
 
-def build_parser(models: list[str] | None = None) -> argparse.ArgumentParser:
+def build_parser(models: list[str] | None = None, pools: tuple[str, ...] | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand. `models` and `pools` are `train`'s choices that live beside torch
+    (`rawtag.models.MODELS`, `rawtag.models.paper.POOLS`): `main` passes `models` only for `train`, so that
+    other commands never import torch; given `models`, torch is loaded and `pools` defaults to `POOLS`.
+
+    Chapter: 01_data
+    """
     from . import __version__
-    from .data.mtat import SCHEMES
+    from .data.audio import SAMPLE_RATE
+    from .data.mtat import SCHEMES, SPLIT_FOLDERS
+    from .data.normalize import MODES
+    from .workspace import DATASETS
+
+    if pools is None and models is not None:
+        from .models.paper import POOLS as pools
+    # `train` offers every normalization but `raw`: int16 values as they are (up to +-32,767) are chapter
+    # 02's experiment, the paper's "before", trained there through the library; the command line offers
+    # only the settings worth training with.
+    train_modes = tuple(m for m in MODES if m != "raw")
+    # `evaluate` scores held-out splits only: the training split is what the model was fitted on.
+    held_out = tuple(s for s in SPLIT_FOLDERS if s != "train")
 
     p = argparse.ArgumentParser(prog="rawtag", description="End-to-end music auto-tagging from raw audio: "
                                 "data (MTAT or a synthetic set), preparation, training, evaluation, tagging, "
@@ -212,6 +270,9 @@ def build_parser(models: list[str] | None = None) -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="the prepared folder to write (new, empty, or this same set)")
     s.add_argument("--scheme", choices=SCHEMES, default="folder", help="the split scheme (see `splits --help`)")
     s.add_argument("--top-k", type=_positive, default=50, help="how many of the most frequent tags (default 50)")
+    s.add_argument("--sample-rate", type=_positive, default=SAMPLE_RATE, metavar="HZ",
+                   help=f"decode at this rate (default {SAMPLE_RATE:,}, the paper's: 10 sub-clips of 34,950 samples); "
+                        "any other rate keeps MTAT's 29.1 s per clip, e.g. 22050 for the sample-level models")
     s.add_argument("--workers", type=_positive, default=None, help="decoding processes (default: up to 4)")
     s.add_argument("--force", action="store_true", help=force)
     s.set_defaults(handler=cmd_prepare)
@@ -225,15 +286,15 @@ def build_parser(models: list[str] | None = None) -> argparse.ArgumentParser:
                    help=f"the model: {', '.join(models) if models else 'see `rawtag train --help`'} (default base)")
     s.add_argument("--length", type=_positive, help="first layer's filter length, in samples (strided models)")
     s.add_argument("--stride", type=_positive, help="first layer's stride, in samples (strided models)")
-    s.add_argument("--time-pool", choices=["max", "mean"], help="global pooling over time")
-    s.add_argument("--clip-pool", choices=["max", "mean"], help="pooling of the 10 sub-clips' logits")
-    s.add_argument("--profile", choices=["smoke", "quick", "paper"], default="paper",
+    s.add_argument("--time-pool", choices=pools, help="global pooling over time")
+    s.add_argument("--clip-pool", choices=pools, help="pooling of the 10 sub-clips' logits")
+    s.add_argument("--profile", choices=tuple(PROFILES), default="paper",
                    help="the budget: smoke (seconds), quick (minutes on a CPU), paper (the paper's; default)")
     s.add_argument("--epochs", type=_positive, help="training epochs (default: the profile's)")
     s.add_argument("--batch-size", type=_positive, help="clips per batch (default: the model's protocol)")
     s.add_argument("--lr", type=float, help="learning rate (default: the model's protocol)")
     s.add_argument("--seed", type=_non_negative, default=0, help="random seed, 0 or more (default 0)")
-    s.add_argument("--normalization", choices=["dataset", "clip", "none"], default="dataset",
+    s.add_argument("--normalization", choices=train_modes, default="dataset",
                    help="Eq. (1) min-max over the training split (dataset, default), per clip, or none")
     s.add_argument("--max-train-clips", type=_positive, help="train on at most this many clips")
     s.add_argument("--max-eval-clips", type=_positive, help="evaluate on at most this many clips")
@@ -248,7 +309,7 @@ def build_parser(models: list[str] | None = None) -> argparse.ArgumentParser:
     s = command("evaluate", "macro ROC-AUC and PR-AUC of a run's best model",
                 "Scores the run's checkpoints/best.pt on one split of its prepared set (or of --data).")
     s.add_argument("--run", required=True, help="a run folder written by `rawtag train`")
-    s.add_argument("--split", choices=["valid", "test"], default="valid", help="the split to score (default valid)")
+    s.add_argument("--split", choices=held_out, default="valid", help="the split to score (default valid)")
     s.add_argument("--data", default=None, help="another prepared folder with the same tags")
     s.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     s.set_defaults(handler=cmd_evaluate)
@@ -265,10 +326,10 @@ def build_parser(models: list[str] | None = None) -> argparse.ArgumentParser:
                 "`book run` executes the notebooks with a profile's parameters; `book build` turns the executed "
                 "notebooks into HTML.")
     s.add_argument("action", choices=["run", "build"], help="run the chapters, or build the HTML")
-    s.add_argument("--profile", choices=["smoke", "quick", "paper"], default="quick",
+    s.add_argument("--profile", choices=tuple(PROFILES), default="quick",
                    help="smoke, quick (default) or paper")
     s.add_argument("--only", nargs="+", metavar="CHAPTER", help="chapters by number or name, e.g. 03")
-    s.add_argument("--dataset", choices=["synthetic", "mtat"], help="default: the profile's")
+    s.add_argument("--dataset", choices=DATASETS, help="default: the profile's")
     s.add_argument("--data-root", default="data", help="where data sets live (default data)")
     s.add_argument("--runs-root", default="runs", help="where training runs live (default runs)")
     s.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
@@ -287,6 +348,11 @@ def _one_line(e: BaseException) -> str:
 
 
 def main(argv=None) -> int:
+    """Run `rawtag ARGV...`; returns the exit status: 0, 2 with a one-line reason on bad input, 130 when
+    interrupted, 1 with a one-line report on a bug (the traceback with RAWTAG_TRACEBACK=1).
+
+    Chapter: 01_data
+    """
     from .atomic import RESUME, DiskFull, is_full
     from .book import BookError
     from .data.audio import AudioError

@@ -36,7 +36,8 @@ def train_all(workspace, jobs: list[tuple[str, dict]], processes: int | None = N
     cores = os.cpu_count() or 1
     processes = max(1, min(processes or cores, len(todo) or 1))
     state = {f.name: getattr(workspace, f.name) for f in fields(workspace)}
-    workspace.data(progress=False)  # prepare once, before the workers need it
+    for model, settings in jobs:  # prepare once (each rate a job needs), before the workers need it
+        workspace.data_for(workspace.config(model, **settings), progress=False)
     if todo:
         context = multiprocessing.get_context("spawn")  # threads and fork do not mix
         with ProcessPoolExecutor(processes, mp_context=context) as pool:

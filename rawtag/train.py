@@ -30,6 +30,8 @@ from torch import nn
 
 from . import distributed
 from .atomic import RESUME, DiskFull, free_bytes, human, replacing, write_text
+from .data import audio
+from .data.audio import check_rate
 from .data.batches import Batches
 from .data.normalize import MODES, affine, fit_minmax, minmax_affine
 from .data.prepare import PreparedSet
@@ -320,6 +322,7 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
 
     torch.manual_seed(cfg.seed)
     core = build_model(cfg.model, **params).to(device)
+    check_rate(core, data.sample_rate, str(data.path))
     if ctx.active:  # batch norm over the whole batch, as in one process (before the optimizer takes the parameters)
         core = distributed.sync_batch_norm(core)
     # fused: one kernel for all parameters (CPU and CUDA; 0.3 ms of a 10 ms base-CNN step on 2 CPU cores)
@@ -357,8 +360,10 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
     model = (torch.nn.parallel.DistributedDataParallel(core, device_ids=[device] if device.type == "cuda" else None)
              if ctx.active else core)
     common = dict(device=device, normalization=cfg.normalization, batch_size=cfg.batch_size,
-                  shard=(ctx.rank, ctx.world))
-    train = Batches(data, "train", shuffle=True, seed=cfg.seed, max_clips=cfg.max_train_clips, **common)
+                  shard=(ctx.rank, ctx.world), layout=core.INPUT)
+    # sample-level models under their authors' protocol train on one random segment per clip (chapter 07)
+    train = Batches(data, "train", shuffle=True, seed=cfg.seed, max_clips=cfg.max_train_clips,
+                    crop=getattr(core, "train_crop", None), **common)
     valid = Batches(data, "valid", max_clips=cfg.max_eval_clips, **common)
     if len(train.rows) == 0 or len(valid.rows) == 0:
         raise ValueError(f"{data.path}: the train and valid splits must both have clips "
@@ -488,8 +493,9 @@ def evaluate(run: str | os.PathLike, split: str = "valid", data: str | os.PathLi
         others = [s for s in prepared.manifest["splits"] if s != split and len(prepared.rows(s))]
         raise ValueError(f"{prepared.path} has no {split} clips (scheme {prepared.manifest['params']['scheme']!r})"
                          f"; choose --split {' or '.join(others) or 'valid'}")
+    check_rate(model, prepared.sample_rate, str(prepared.path))
     batches = Batches(prepared, split, batch_size=train["batch_size"], normalization=train["normalization"],
-                      max_clips=train["max_eval_clips"], device=dev)
+                      max_clips=train["max_eval_clips"], device=dev, layout=model.INPUT)
     logits, labels, _ = predict(model, batches, train["precision"], progress, desc=split)
     return tag_scores(labels, logits, prepared.tags)
 
@@ -497,14 +503,12 @@ def evaluate(run: str | os.PathLike, split: str = "valid", data: str | os.PathLi
 def tag_audio(path: str | os.PathLike, model: nn.Module, config: dict) -> dict:
     """Tag probabilities for an audio file of any length, format, rate or channel count.
 
-    The file is decoded at the run's sample rate, cut into consecutive 29.125 s windows (the last one
-    zero-padded; a file shorter than a window is one padded window), each window normalized as in
-    training, and the windows' logits averaged. Chapter 07.
+    The file is decoded at the run's sample rate, cut into consecutive clip-length windows (29.125 s at the
+    paper's 12 kHz, 29.1 s at other rates; the last one zero-padded; a file shorter than a window is one
+    padded window), each window normalized as in training, and the windows' logits averaged. Chapter 07.
     """
-    from .data import audio
-
     samples = audio.to_int16(audio.load(path, config["sample_rate"]))
-    n = audio.CLIP_SAMPLES
+    n = audio.clip_samples(config["sample_rate"])
     windows = np.stack([audio.fix_length(samples[i:i + n], n) for i in range(0, max(len(samples), 1), n)])
     mode = config["train"]["normalization"]
     if mode == "dataset":
@@ -516,6 +520,6 @@ def tag_audio(path: str | os.PathLike, model: nn.Module, config: dict) -> dict:
         offset).reshape(-1, 1)
     device = next(model.parameters()).device
     with torch.no_grad():
-        logits = model(audio.as_subclips(x).to(device)).mean(dim=0)
+        logits = model(audio.model_input(x, model.INPUT).to(device)).mean(dim=0)
     probs = torch.sigmoid(logits).cpu().numpy()
     return dict(sorted(zip(config["tags"], probs.tolist()), key=lambda kv: -kv[1]))

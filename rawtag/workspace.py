@@ -111,6 +111,28 @@ class Workspace:
             prepare(self.source, self.prepared, scheme=self.scheme, progress=progress)
         return PreparedSet(self.prepared)
 
+    def data_for(self, config, progress: bool = True):
+        """The prepared set a run of `config` reads: this workspace's (12 kHz) set, or for a model built for
+        another rate (chapter 07's sample-level models, 22,050 Hz) a set at that rate, prepared on first use
+        from the same source and for the same clips the run will use (`max_train_clips`/`max_eval_clips` of
+        the 12 kHz set), so that both rates' runs see the same music and a quick book stays small on disk."""
+        from .data.audio import SAMPLE_RATE
+        from .data.batches import subset
+        from .data.prepare import PreparedSet, prepare
+
+        base = self.data(progress=progress)
+        rate = config.model_params.get("sample_rate", SAMPLE_RATE)
+        if rate == base.sample_rate:
+            return base
+        limits = {"train": config.max_train_clips, "valid": config.max_eval_clips, "test": config.max_eval_clips}
+        only = None
+        if any(limit is not None for limit in limits.values()):
+            only = [base.paths[r] for split, limit in limits.items() for r in subset(base.rows(split), limit)]
+        path = self.prepared.with_name(f"{self.prepared.name}-{rate}hz" + (f"-{len(only)}clips" if only else ""))
+        if not (path / "manifest.json").exists():
+            prepare(self.source, path, scheme=self.scheme, sample_rate=rate, only=only, progress=progress)
+        return PreparedSet(path)
+
     def config(self, model: str = "base", budget_of: str | None = None, **settings):
         """The TrainConfig for `model` under this profile; `settings` are model parameters or TrainConfig
         fields; `budget_of` borrows another model's budget (epochs, clips), for comparisons at equal cost.
@@ -148,7 +170,8 @@ class Workspace:
         from .train import fit
 
         out = self.run_dir(model, **({"budget_of": budget_of} if budget_of else {}), **settings)
-        return out, fit(self.data(progress=False), out, self.config(model, budget_of, **settings), progress)
+        config = self.config(model, budget_of, **settings)
+        return out, fit(self.data_for(config, progress=False), out, config, progress)
 
 
 def _short(value) -> str:

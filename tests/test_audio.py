@@ -24,18 +24,44 @@ def test_real_mtat_clip_decodes_to_29_seconds():
     assert audio.as_subclips(clip).shape == (10, 1, 34950)
 
 
-@pytest.mark.parametrize("fmt,ext", [("WAV", "wav"), ("FLAC", "flac"), ("OGG", "ogg"), ("MP3", "mp3")])
-def test_formats_stereo_and_rates(tmp_path, fmt, ext):
-    rate = 44100
-    t = np.arange(rate * 2) / rate
+def _peak_hz(x: np.ndarray, rate: int, n: int = 16384) -> float:
+    """The strongest frequency of `x` (skipping its first 2000 samples), in Hz for a signal at `rate`."""
+    segment = x[2000:2000 + n]
+    assert len(segment) == n, "too short to measure"
+    return float(np.fft.rfftfreq(n, 1 / rate)[np.argmax(np.abs(np.fft.rfft(segment * np.hanning(n))))])
+
+
+# the decoded length is exact, but for MP3: encoders pad, and decoders differ in removing it
+@pytest.mark.parametrize("fmt,ext,slack_s", [("WAV", "wav", 0), ("FLAC", "flac", 0), ("OGG", "ogg", 0),
+                                             ("MP3", "mp3", 0.05)])
+@pytest.mark.parametrize("rate,target", [(44100, 12000), (22050, 16000), (8000, 12000)])
+def test_formats_stereo_and_rates(tmp_path, fmt, ext, slack_s, rate, target):
+    seconds = 2
+    t = np.arange(rate * seconds) / rate
     left, right = np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 440 * t + 0.1)
     path = tmp_path / f"x.{ext}"
     sf.write(path, (0.5 * np.stack([left, right], axis=1)).astype(np.float32), rate, format=fmt)
-    x = audio.load(path, 12000)
-    assert x.ndim == 1 and abs(len(x) - 24000) < 1200  # MP3 adds encoder padding
-    spectrum = np.abs(np.fft.rfft(x[2000:14000]))
-    peak_hz = np.argmax(spectrum) * 12000 / 12000
-    assert abs(peak_hz - 440) < 3  # the tone survives downmix and resampling
+    x = audio.load(path, target)
+    assert x.ndim == 1 and x.dtype == np.float32
+    assert abs(len(x) - seconds * target) <= slack_s * target  # `target` samples per second, not `rate`
+    # the tone is at 440 Hz when read at `target` Hz (bins of target / 16384 Hz, under 1 Hz apart): resampled,
+    # not relabelled (a 44.1 kHz file taken as 12 kHz would put it at 120 Hz; 8 kHz as 12 kHz at 660 Hz)
+    assert abs(_peak_hz(x, target) - 440) < 2
+
+
+def test_default_rate_is_the_papers_and_resampling_filters_aliases(tmp_path):
+    assert audio.SAMPLE_RATE == 12000 and audio.CLIP_SAMPLES / audio.SAMPLE_RATE == pytest.approx(29.125)
+    rate = 48000
+    t = np.arange(rate * 2) / rate
+    tone = lambda hz: (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)  # noqa: E731
+    sf.write(tmp_path / "low.wav", tone(1000), rate)
+    low = audio.load(tmp_path / "low.wav")  # default: 12 kHz
+    assert len(low) == 2 * 12000 and abs(_peak_hz(low, 12000) - 1000) < 2
+    # 7 kHz is above 12 kHz's Nyquist (6 kHz): resampling must filter it out, not fold it to 12 - 7 = 5 kHz
+    sf.write(tmp_path / "high.wav", tone(7000), rate)
+    high = audio.load(tmp_path / "high.wav")
+    assert len(high) == 2 * 12000
+    assert np.sqrt(np.mean(high[2000:-2000] ** 2)) < 0.01 * np.sqrt(np.mean(low[2000:-2000] ** 2))
 
 
 @pytest.mark.skipif(not (SHARED / "realaudio").exists(), reason="../shared/realaudio absent")

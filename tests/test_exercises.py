@@ -8,6 +8,7 @@ import torch
 from rawtag import exercises
 from rawtag.data import normalize
 from rawtag.models import build_model
+from rawtag.train import TrainConfig
 
 
 def test_cooccurring_pairs_and_frequency_ratio():
@@ -75,11 +76,44 @@ def test_clip_level_exercises():
     assert exercises.loss_tag_count_correlation(labels, logits) == pytest.approx(expected)
 
 
-def test_leave_one_out_settings_build_and_lr_drops():
-    for name, settings in exercises.leave_one_out_settings().items():
-        params = {k: v for k, v in settings.items() if k not in ("lr", "lr_factor", "lr_patience")}
-        model = build_model("improved", **params)
-        assert model is not None, name
+def _improved_parameters(length=256, first=128, widths=(128, 512, 512), batch_norm=True, n_tags=50):
+    """The improved CNN's parameter count, by hand: conv weights + biases (+ batch norm's scale and shift)."""
+    bn = 2 if batch_norm else 0
+    total, cin = first * length + first + bn * first, first
+    for width in widths:
+        total += cin * width * 8 + width + bn * width
+        cin = width
+    return total + cin * 100 + 100 + 100 * n_tags + n_tags
+
+
+def test_leave_one_out_settings_each_remove_one_change():
+    settings = exercises.leave_one_out_settings()
+    removed = {"without depth": dict(widths=(128, 512)), "without width": dict(first=1, widths=(32, 32, 32)),
+               "without batch norm": dict(batch_norm=False), "without dropout": {}, "without schedule": {}}
+    assert set(settings) == set(removed)
+    assert _improved_parameters() == sum(p.numel() for p in build_model("improved").parameters()) == 2_845_470
+    for name, setting in settings.items():
+        params = {k: v for k, v in setting.items() if k not in ("lr", "lr_factor", "lr_patience")}
+        model = build_model("improved", **params).eval()
+        # the architecture, by hand: only the removed change differs from the full improved CNN
+        assert sum(p.numel() for p in model.parameters()) == _improved_parameters(**removed[name]), name
+        assert len(model.pairs) == (2 if name == "without depth" else 3), name
+        assert model.frames[0].out_channels == (1 if name == "without width" else 128), name
+        has_bn = any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())
+        assert has_bn == (name != "without batch norm"), name
+        assert (model.dropout is None) if name == "without dropout" else (model.dropout.p == 0.5), name
+        with torch.no_grad():
+            assert model(torch.zeros(1, 1, 1, 34950)).shape == (1, 50), name
+        # only "without schedule" changes the optimizer: `fit` runs no plateau scheduler for a falsy factor;
+        # the others keep the paper's protocol (Adam at 0.01, divided by 5 after a plateau of 3 epochs)
+        cfg = TrainConfig(model="improved", **{k: v for k, v in setting.items() if k not in params}).resolved()
+        if name == "without schedule":
+            assert not cfg.lr_factor, name
+        else:
+            assert (cfg.lr, cfg.lr_factor, cfg.lr_patience) == (1e-2, 0.2, 3), name
+
+
+def test_lr_drops():
     history = {"epochs": [{"epoch": e, "lr": lr} for e, lr in enumerate([0.01, 0.01, 0.002, 0.002, 0.0004], 1)]}
     assert exercises.lr_drops(history) == [3, 5]
 

@@ -10,6 +10,7 @@ import zipfile
 import pytest
 
 from rawtag.data import mtat
+from rawtag.data.download import download
 from conftest import MTAT_DIR, write_annotations
 
 REAL = MTAT_DIR / "annotations_final.csv"
@@ -270,18 +271,18 @@ def test_download_interrupted_then_resumed_then_idempotent(mirror, tmp_path):
     server, members, sums = mirror
     server.cut["mp3.zip.002"] = 1000  # the connection drops after 1,000 bytes
     with pytest.raises(mtat.MTATError, match="interrupted.*resume"):
-        mtat.download(tmp_path, base_url=server.url, files=sums, progress=False)
+        download(tmp_path, base_url=server.url, files=sums, progress=False)
     assert (tmp_path / "mp3.zip.002.part").stat().st_size == 1000
     assert not (tmp_path / "0").exists()  # nothing extracted from an incomplete download
 
-    mtat.download(tmp_path, base_url=server.url, files=sums, progress=False)
+    download(tmp_path, base_url=server.url, files=sums, progress=False)
     assert ("mp3.zip.002", "bytes=1000-") in server.requests  # resumed with HTTP Range
     for name, data in members.items():
         assert (tmp_path / name).read_bytes() == data
     assert not (tmp_path / ".extracting").exists()
 
     before = len(server.requests)
-    mtat.download(tmp_path, base_url=server.url, files=sums, progress=False)
+    download(tmp_path, base_url=server.url, files=sums, progress=False)
     assert len(server.requests) == before  # nothing fetched again
 
 
@@ -289,7 +290,7 @@ def test_download_checksum_mismatch(mirror, tmp_path):
     server, _, sums = mirror
     server.files["mp3.zip.003"] = b"corrupted" + server.files["mp3.zip.003"][9:]
     with pytest.raises(mtat.MTATError, match="mp3.zip.003: checksum mismatch.*rerun"):
-        mtat.download(tmp_path, base_url=server.url, files=sums, progress=False)
+        download(tmp_path, base_url=server.url, files=sums, progress=False)
     assert (tmp_path / "mp3.zip.003.bad").exists() and not (tmp_path / "mp3.zip.003").exists()
     assert not (tmp_path / "0").exists()
 
@@ -300,7 +301,7 @@ def test_download_refuses_unsafe_archive(tmp_path):
     server = Server(files)
     try:
         with pytest.raises(mtat.MTATError, match="refusing to extract '../evil.txt'"):
-            mtat.download(tmp_path / "root", base_url=server.url,
+            download(tmp_path / "root", base_url=server.url,
                           files={n: hashlib.sha256(b).hexdigest() for n, b in files.items()}, progress=False)
     finally:
         server.close()
@@ -309,5 +310,5 @@ def test_download_refuses_unsafe_archive(tmp_path):
 
 def test_download_without_network_says_so(tmp_path):
     with pytest.raises(mtat.MTATError, match="cannot reach .*check the network"):
-        mtat.download(tmp_path, base_url="http://127.0.0.1:9/", files={"annotations_final.csv": "0" * 64},
+        download(tmp_path, base_url="http://127.0.0.1:9/", files={"annotations_final.csv": "0" * 64},
                       progress=False)

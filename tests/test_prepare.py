@@ -116,6 +116,9 @@ def test_prepare_cli_and_errors(tmp_path, capsys):
                  "--workers", "1"]) == 0
     assert (tmp_path / "o" / "manifest.json").exists()
     shutil.rmtree(tmp_path / "o")
+    assert main(["prepare", "--source", str(src), "--out", str(tmp_path / "r"), "--top-k", "4", "--workers", "1",
+                 "--sample-rate", "22050"]) == 0
+    assert PreparedSet(tmp_path / "r").clips.shape == (8, 641_655), "29.1 s at 22,050 Hz"
 
 
 def test_prepare_paper_scheme_labels_merged_tags(synth_source, tmp_path):

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
-
 import numpy as np
 import pytest
 import soundfile as sf
@@ -13,6 +11,7 @@ from rawtag.__main__ import main
 from rawtag.train import TrainConfig, evaluate, fit, load_run, tag_audio
 
 
+@pytest.mark.slow
 def test_loss_falls_and_auc_beats_chance(tone_prepared, tmp_path):
     results = fit(tone_prepared, tmp_path / "run", TrainConfig(model="base", epochs=8, lr=1e-2, log_every=5),
                   progress=False)
@@ -25,6 +24,7 @@ def test_loss_falls_and_auc_beats_chance(tone_prepared, tmp_path):
     assert predictions["valid_logits"].shape == predictions["valid_labels"].shape
 
 
+@pytest.mark.slow
 def test_resumed_equals_uninterrupted(tone_prepared, tmp_path):
     cfg = lambda epochs: TrainConfig(model="improved", model_params={"length": 1024, "stride": 1024},  # noqa
                                      epochs=epochs, max_train_clips=12, max_eval_clips=8, lr_patience=0,
@@ -42,6 +42,7 @@ def test_resumed_equals_uninterrupted(tone_prepared, tmp_path):
     assert whole["valid"] == resumed["valid"] and whole["test"] == resumed["test"]
 
 
+@pytest.mark.slow
 def test_rerun_of_a_finished_run_returns_its_results(tone_prepared, tmp_path):
     cfg = TrainConfig(epochs=1, max_train_clips=8)
     first = fit(tone_prepared, tmp_path / "r", cfg, progress=False)
@@ -50,6 +51,7 @@ def test_rerun_of_a_finished_run_returns_its_results(tone_prepared, tmp_path):
         fit(tone_prepared, tmp_path / "r", TrainConfig(epochs=1, lr=0.5), progress=False)
 
 
+@pytest.mark.slow
 def test_evaluate_and_tag(tone_prepared, tmp_path):
     fit(tone_prepared, tmp_path / "r", TrainConfig(epochs=2, lr=1e-2, max_train_clips=32), progress=False)
     scores = evaluate(tmp_path / "r", "test", progress=False)
@@ -69,14 +71,26 @@ def test_evaluate_and_tag(tone_prepared, tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--model", "base", "--length", "256", "--stride", "512"], "stride 512 is larger than length 256"),
     (["--model", "base", "--length", "40000", "--stride", "40000"], "longer than a sub-clip"),
+])
+def test_train_cli_refuses_impossible_geometry(tone_prepared, tmp_path, capsys, args, message):
+    """Arguments that parse, but make no model: `rawtag train` returns 2 with the reason, and trains nothing."""
+    run = tmp_path / "r"
+    assert main(["train", "--data", str(tone_prepared), "--out", str(run), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (run / "checkpoints" / "last.pt").exists() and not (run / "results.json").exists()
+
+
+@pytest.mark.parametrize("args,message", [
     (["--model", "nope"], "invalid choice: 'nope'"),
     (["--epochs", "0"], "must be at least 1"),
 ])
-def test_train_cli_errors(tone_prepared, tmp_path, capsys, args, message):
-    with pytest.raises(SystemExit) if "--epochs" in args or "nope" in args else nullcontext():
-        code = main(["train", "--data", str(tone_prepared), "--out", str(tmp_path / "r"), *args])
-        assert code == 2
+def test_train_cli_rejects_bad_arguments(tone_prepared, tmp_path, capsys, args, message):
+    """Arguments the parser refuses: argparse exits with status 2 and the reason, before any run folder."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--data", str(tone_prepared), "--out", str(tmp_path / "r"), *args])
+    assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 def test_train_cli_unprepared_data(tmp_path, capsys):
@@ -84,6 +98,7 @@ def test_train_cli_unprepared_data(tmp_path, capsys):
     assert "not a prepared data folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_train_evaluate_tag_cli(tone_prepared, tmp_path, capsys):
     run = str(tmp_path / "r")
     assert main(["train", "--data", str(tone_prepared), "--out", run, "--profile", "smoke", "--lr", "0.01"]) == 0
@@ -100,6 +115,7 @@ def test_train_evaluate_tag_cli(tone_prepared, tmp_path, capsys):
     assert captured.out.startswith(str(tmp_path / "x.wav")), "the readable file is still tagged"
 
 
+@pytest.mark.slow
 def test_results_hold_last_and_best_epoch_validation(tone_prepared, tmp_path):
     fit(tone_prepared, tmp_path / "r", TrainConfig(epochs=3, lr=1e-2, max_train_clips=16), progress=False)
     results = json.loads((tmp_path / "r" / "results.json").read_text())
@@ -110,6 +126,7 @@ def test_results_hold_last_and_best_epoch_validation(tone_prepared, tmp_path):
     assert results["valid"]["roc_auc"] == pytest.approx(max(aucs), abs=1e-9)  # the best model, re-scored
 
 
+@pytest.mark.slow
 def test_bf16_precision_is_recorded_and_trains(tone_prepared, tmp_path):
     results = fit(tone_prepared, tmp_path / "r", TrainConfig(epochs=1, lr=1e-2, max_train_clips=8,
                                                              precision="bf16"), progress=False)

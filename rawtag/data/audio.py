@@ -13,6 +13,8 @@ SAMPLE_RATE = 12_000
 SUBCLIPS = 10
 SUBCLIP_SAMPLES = 34_950
 CLIP_SAMPLES = SUBCLIPS * SUBCLIP_SAMPLES  # 349,500
+MTAT_SECONDS = 29.1  # an MTAT clip, as prepared at any rate but the paper's (whose 29.125 s is 10 x 34,950)
+INPUTS = ("subclips", "waveform")  # how a model takes a batch of clips (its class's INPUT)
 
 
 class AudioError(RuntimeError):
@@ -60,6 +62,17 @@ def _why(path: str, e: Exception) -> str:
     return reason
 
 
+def clip_samples(sample_rate: int) -> int:
+    """Samples per prepared clip at `sample_rate`: the paper's 349,500 at 12 kHz (10 sub-clips of 34,950),
+    else MTAT's 29.1 s rounded (641,655 at 22,050 Hz, the sample-level papers' rate).
+
+    Chapter: 01_data
+    """
+    if sample_rate < 1:
+        raise ValueError(f"sample rate must be a positive number of Hz, got {sample_rate}")
+    return CLIP_SAMPLES if sample_rate == SAMPLE_RATE else round(MTAT_SECONDS * sample_rate)
+
+
 def fix_length(audio: np.ndarray, length: int = CLIP_SAMPLES) -> np.ndarray:
     """Crop to the first `length` samples, or zero-pad at the end up to it.
 
@@ -79,3 +92,28 @@ def to_int16(audio: np.ndarray) -> np.ndarray:
 def as_subclips(clip, subclips: int = SUBCLIPS):
     """View a clip of 349,500 samples (numpy or torch, with any leading batch axes) as [..., 10, 1, 34950]."""
     return clip.reshape(*clip.shape[:-1], subclips, 1, clip.shape[-1] // subclips)
+
+
+def model_input(clips, layout: str):
+    """Clips [B, L] shaped as a model of `layout` takes them: `subclips` [B, 10, 1, L / 10] (the paper's
+    models), `waveform` [B, 1, L] (the sample-level models).
+
+    Chapter: 07_beyond
+    """
+    if layout == "subclips":
+        return as_subclips(clips)
+    if layout == "waveform":
+        return clips.reshape(clips.shape[0], 1, clips.shape[-1])
+    raise ValueError(f"unknown model input {layout!r}; choose one of {', '.join(INPUTS)}")
+
+
+def check_rate(model, sample_rate: int, where: str) -> None:
+    """Refuse audio at another rate than the model was built for, with the command that makes the right set.
+
+    Chapter: 07_beyond
+    """
+    want = getattr(model, "sample_rate", SAMPLE_RATE)
+    if want != sample_rate:
+        raise ValueError(f"{type(model).__name__} expects {want:,} Hz audio but {where} is at {sample_rate:,} Hz; "
+                         f"prepare a set at its rate (`rawtag prepare --sample-rate {want} ...`) or build the model "
+                         f"with sample_rate={sample_rate}")

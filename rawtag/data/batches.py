@@ -1,8 +1,11 @@
 """Training batches straight from the prepared memmap: int16 rows -> device -> float -> Eq. (1).
 
-Taught in chapter 03 (base CNN). A batch is x float32 [B, 10, 1, 34950] and y float32 [B, K]. Rows are
-read with one fancy-indexing call per batch (no per-item decoding or Python work per sample), in a
-background thread that keeps `prefetch` batches ready; conversion and normalization happen on the device.
+Taught in chapter 03 (base CNN). A batch is x float32 [B, 10, 1, 34950] (the paper's models; `layout`
+"waveform" gives [B, 1, L] for the sample-level models of chapter 07) and y float32 [B, K]. Rows are read
+with one fancy-indexing call per batch (no per-item decoding or Python work per sample), in a background
+thread that keeps `prefetch` batches ready; conversion and normalization happen on the device. With
+`crop`, each clip gives one random window of `crop` samples instead (chapter 07: one 59,049-sample segment
+per clip and step), drawn by a generator seeded with (seed, epoch): a resumed run reads the same windows.
 """
 from __future__ import annotations
 
@@ -14,13 +17,13 @@ import numpy as np
 import torch
 
 from . import normalize
-from .audio import as_subclips
+from .audio import CLIP_SAMPLES, model_input
 from .prepare import PreparedSet
 
 
 @dataclass
 class Batch:
-    x: torch.Tensor  # float32 [B, 10, 1, 34950]
+    x: torch.Tensor  # float32 [B, 10, 1, 34950], or [B, 1, L] for layout "waveform"
     y: torch.Tensor  # float32 [B, K]
     rows: np.ndarray  # the prepared set's row of each clip
 
@@ -40,13 +43,22 @@ class Batches:
     def __init__(self, data: PreparedSet, split: str, batch_size: int = 10, *, shuffle: bool = False,
                  seed: int = 0, normalization: str = "dataset", max_clips: int | None = None,
                  in_memory: bool = False, device: str | torch.device = "cpu", prefetch: int = 2,
-                 rows: np.ndarray | None = None, shard: tuple[int, int] = (0, 1)):
+                 rows: np.ndarray | None = None, shard: tuple[int, int] = (0, 1), layout: str = "subclips",
+                 crop: int | None = None):
         if batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {batch_size}")
         rank, world = shard
         if not 0 <= rank < world or batch_size < world:
             raise ValueError(f"shard {rank} of {world} needs 0 <= rank < world <= batch size ({batch_size})")
         self.shard = shard
+        length = data.clips.shape[1]
+        if crop is not None and not 1 <= crop <= length:
+            raise ValueError(f"a crop of {crop:,} samples does not fit in clips of {length:,}")
+        if layout == "subclips" and crop is None and length != CLIP_SAMPLES:
+            raise ValueError(f"{data.path} holds clips of {length:,} samples ({data.sample_rate:,} Hz); the paper's "
+                             f"models take 10 sub-clips of 34,950 at 12,000 Hz: use a set prepared at 12,000 Hz")
+        model_input(torch.zeros(1, crop or length), layout)  # an unknown layout fails here, not in the loop
+        self.layout, self.crop = layout, crop
         self.data, self.batch_size, self.shuffle, self.seed = data, batch_size, shuffle, seed
         self.rows = subset(data.rows(split) if rows is None else np.asarray(rows), max_clips)
         self.device = torch.device(device)
@@ -65,23 +77,37 @@ class Batches:
         self.epoch = epoch
 
     def __len__(self):
-        return len(self._chunks(self.rows))
+        return len(self._chunks(self.rows, None))
 
-    def _chunks(self, order: np.ndarray) -> list[np.ndarray]:
-        """The batches' rows; under `shard=(rank, world)` this process's share of each batch. When training
-        (shuffled), a final batch smaller than `world` is dropped so that every process takes the same number
-        of optimizer steps; when evaluating, every clip is kept and empty shares are skipped."""
+    def _chunks(self, order: np.ndarray, starts: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """The batches' (rows, crop starts); under `shard=(rank, world)` this process's share of each batch.
+        When training (shuffled), a final batch smaller than `world` is dropped so that every process takes
+        the same number of optimizer steps; when evaluating, every clip is kept and empty shares are skipped."""
         rank, world = self.shard
-        chunks = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        shares = [c[rank::world] for c in chunks if not (self.shuffle and len(c) < world)]
-        return [share for share in shares if len(share)]
+        chunks = [(order[i:i + self.batch_size], None if starts is None else starts[i:i + self.batch_size])
+                  for i in range(0, len(order), self.batch_size)]
+        shares = [(r[rank::world], None if s is None else s[rank::world]) for r, s in chunks
+                  if not (self.shuffle and len(r) < world)]
+        return [share for share in shares if len(share[0])]
 
     def order(self) -> np.ndarray:
         if not self.shuffle:
             return self.rows
         return np.random.default_rng([self.seed, self.epoch]).permutation(self.rows)
 
-    def _read(self, rows: np.ndarray) -> np.ndarray:
+    def crop_starts(self, n: int) -> np.ndarray | None:
+        """Where each of the epoch's `n` clips (in `order()`) is cropped: seeded by (seed, epoch), so the
+        same on every run and on resume; None without `crop`."""
+        if self.crop is None:
+            return None
+        rng = np.random.default_rng([self.seed, self.epoch, 1])  # its own stream: the shuffle stays as it was
+        return rng.integers(0, self.data.clips.shape[1] - self.crop + 1, size=n)
+
+    def _read(self, rows: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
+        if starts is not None:  # one window per clip: a contiguous read of `crop` samples each
+            source = self.cache if self.cache is not None else self.data.clips
+            index = self.position[rows] if self.cache is not None else rows
+            return np.stack([source[i, s:s + self.crop] for i, s in zip(index.tolist(), starts.tolist())])
         if self.cache is not None:
             return self.cache[self.position[rows]]
         order = np.argsort(rows)  # read in file order, then put back in batch order
@@ -96,23 +122,24 @@ class Batches:
         index = torch.from_numpy(rows)
         x = x.float()  # a new float tensor: Eq. (1) is applied in place, with no temporaries
         x.mul_(self.scale[index].to(self.device)[:, None]).add_(self.offset[index].to(self.device)[:, None])
-        return Batch(as_subclips(x), self.labels[index].to(self.device), rows)
+        return Batch(model_input(x, self.layout), self.labels[index].to(self.device), rows)
 
     def __iter__(self):
-        chunks = self._chunks(self.order())
+        order = self.order()
+        chunks = self._chunks(order, self.crop_starts(len(order)))
         if self.prefetch < 1:
-            for rows in chunks:
-                yield self._to_batch(rows, self._read(rows))
+            for rows, starts in chunks:
+                yield self._to_batch(rows, self._read(rows, starts))
             return
         ready: queue.Queue = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
 
         def reader():
             try:
-                for rows in chunks:
+                for rows, starts in chunks:
                     if stop.is_set():
                         return
-                    ready.put((rows, self._read(rows)))
+                    ready.put((rows, self._read(rows, starts)))
                 ready.put(None)
             except BaseException as e:  # hand the error to the consumer
                 ready.put(e)

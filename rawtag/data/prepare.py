@@ -16,6 +16,7 @@ a rerun after a kill (or a full disk) at any of these steps resumes from the aud
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -51,7 +52,7 @@ def _decode_row(path: str, sample_rate: int, clip_samples: int, min_seconds: flo
 
 def prepare(source: str | os.PathLike, out: str | os.PathLike, scheme: str = "folder", top_k: int = 50,
             workers: int | None = None, sample_rate: int = audio.SAMPLE_RATE, progress: bool = True,
-            min_seconds: float = MIN_SECONDS, force: bool = False) -> Path:
+            min_seconds: float = MIN_SECONDS, force: bool = False, only: list[str] | None = None) -> Path:
     """Decode MTAT (or the synthetic set, same format) at `source` into a prepared folder `out`.
 
     Parallel across `workers` processes, memory bounded (a few clips per worker in flight), resumable,
@@ -59,7 +60,11 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike, scheme: str = "fo
     files are skipped and listed with their reason in the manifest; stereo and other rates are converted.
     `out` must be new, empty, or a preparation (finished or not) with the same parameters; `force`
     replaces a preparation with other parameters, or writes into a folder that holds other files.
-    Chapter 01.
+    `sample_rate` other than the paper's 12 kHz stores MTAT's 29.1 s per clip (`audio.clip_samples`); `only`
+    keeps just these clips (paths as in the annotations), each in its own split: chapter 07 prepares its
+    22,050 Hz set for the clips it trains on, not all of MTAT.
+
+    Chapter: 01_data
     """
     source, out = Path(source), Path(out)
     ann = mtat.read_annotations(source / mtat.ANNOTATIONS)
@@ -71,10 +76,22 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike, scheme: str = "fo
                if outside else "")
         raise PrepareError(f"{source}: no clip in folders 0-f has one of the top-{top_k} tags; nothing to "
                            f"prepare{why}")
+    length = audio.clip_samples(sample_rate)
+    if only is not None:
+        unknown = sorted(set(only) - set(paths))
+        if unknown:
+            raise PrepareError(f"{len(unknown)} clip(s) asked for are in no split of scheme {scheme!r} "
+                               f"(e.g. {unknown[0]!r}); pass paths as annotations_final.csv names them")
+        keep = set(only)
+        split = {**split, **{s: [p for p in split[s] if p in keep] for s in ("train", "valid", "test")}}
+        paths = split["train"] + split["valid"] + split["test"]
     names = {"train": split["train"], "valid": split["valid"], "test": split["test"]}
     params = {"format": FORMAT_VERSION, "scheme": scheme, "top_k": top_k, "sample_rate": sample_rate,
-              "clip_samples": audio.CLIP_SAMPLES, "subclips": audio.SUBCLIPS, "min_seconds": min_seconds,
-              "annotations_sha256": mtat.sha256_of(source / mtat.ANNOTATIONS), "clips": len(paths)}
+              "clip_samples": length, "subclips": audio.SUBCLIPS if length == audio.CLIP_SAMPLES else None,
+              "min_seconds": min_seconds, "annotations_sha256": mtat.sha256_of(source / mtat.ANNOTATIONS),
+              "clips": len(paths)}
+    if only is not None:
+        params["only_sha256"] = hashlib.sha256("\n".join(sorted(only)).encode()).hexdigest()
 
     manifest_path, work = out / MANIFEST, out / ".prepare"
     if manifest_path.exists():  # the manifest is written last: with it, the folder is a finished preparation
@@ -91,7 +108,7 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike, scheme: str = "fo
         _remove_prepared(out)
     elif not work.exists():
         _check_new_folder(out, force)
-        require_space(out, len(paths) * (audio.CLIP_SAMPLES * 2 + len(split["tags"]) + 4 + 300),
+        require_space(out, len(paths) * (length * 2 + len(split["tags"]) + 4 + 300),
                       f"preparing {len(paths):,} clips")  # before the folder is made
         _remove_prepared(out)  # with --force: files of an unknown or damaged set, named as ours
     work.mkdir(parents=True, exist_ok=True)
@@ -104,7 +121,7 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike, scheme: str = "fo
         work.mkdir(parents=True)
     write_text(params_path, json.dumps(params, sort_keys=True))
 
-    n, length = len(paths), audio.CLIP_SAMPLES
+    n = len(paths)
     row_bytes = length * 2
     partial, final = out / (CLIPS_FILE + ".partial"), out / CLIPS_FILE
     log_path = work / "done.log"

@@ -1,74 +1,16 @@
-"""The model registry: `build_model(name, **params)` and `describe(model)`.
+"""The models: the registry (`rawtag.models.registry`) and the model modules that fill it.
 
-Taught in chapter 03 (base CNN). A model module registers its classes with `@register("name")`; a class
-carries its paper's training protocol in `PROTOCOL`, which `rawtag.train.fit` uses as its defaults.
+Taught in chapter 03 (base CNN). `build_model(name, **params)`, `describe(model)` and the rest are
+defined in `registry` and re-exported here; importing this package imports `paper` and `beyond`, whose
+`@register("name")` decorators add their classes to `MODELS`.
+
+Chapter: 03_base_cnn
 """
 from __future__ import annotations
 
-import inspect
-
-import torch
-from torch import nn
-
-MODELS: dict[str, type[nn.Module]] = {}
-
-
-def register(name: str):
-    def add(cls):
-        MODELS[name] = cls
-        return cls
-    return add
-
-
-def build_model(name: str, **params) -> nn.Module:
-    """Build a registered model; unknown names and parameters get a one-line error listing the valid ones."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}")
-    cls = MODELS[name]
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    unknown = set(params) - accepted
-    if unknown:
-        raise ValueError(f"model {name!r} takes no parameter(s) {', '.join(sorted(unknown))}; "
-                         f"it takes {', '.join(sorted(accepted))}")
-    return cls(**params)
-
-
-def protocol(name: str) -> dict:
-    """The training protocol of the paper for this model (optimizer settings, epochs, batch size)."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}")
-    return dict(MODELS[name].PROTOCOL)
-
-
-def defaults(name: str) -> dict:
-    """The model's parameters and their default values (those without a default are left out)."""
-    protocol(name)  # the unknown-name error
-    return {k: p.default for k, p in inspect.signature(MODELS[name].__init__).parameters.items()
-            if p.default is not inspect.Parameter.empty}
-
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def describe(model: nn.Module, input_shape=(1, 10, 1, 34950), file=None) -> list[tuple[str, tuple, int]]:
-    """Print and return every stage's name, output shape and parameter count for an input of `input_shape`.
-
-    Stages are the model's direct children run in order by its `stages(x)` generator. Chapter 03.
-    """
-    rows = []
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        for name, module, out in model.stages(torch.zeros(input_shape)):
-            rows.append((name, tuple(out.shape), count_parameters(module) if module is not None else 0))
-    model.train(was_training)
-    width = max(len(r[0]) for r in rows)
-    print(f"{'stage':<{width}}  {'output shape':<24} parameters", file=file)
-    for name, shape, n in rows:
-        print(f"{name:<{width}}  {str(list(shape)):<24} {n:>10,}", file=file)
-    print(f"{'total':<{width}}  {'':<24} {count_parameters(model):>10,}", file=file)
-    return rows
-
+# Bound before the model modules are imported: a model module may still do `from . import register`.
+from .registry import MODELS, build_model, count_parameters, defaults, describe, protocol, register
 
 from . import beyond, paper  # noqa: E402,F401  (registers the models)
+
+__all__ = ["MODELS", "build_model", "count_parameters", "defaults", "describe", "protocol", "register"]

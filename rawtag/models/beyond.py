@@ -1,50 +1,81 @@
 """Beyond the paper (its conclusion's pointers): the sample-level CNN of Lee et al. (2017), SE and ReSE-2
 blocks with multi-level feature aggregation (Kim et al., 2018), and the paper's base CNN on a log-mel
-spectrogram, to recreate Dieleman & Schrauwen's (2014) spectrogram-versus-raw comparison. Chapter 07.
+spectrogram, to recreate Dieleman & Schrauwen's (2014) spectrogram-versus-raw comparison.
 
-All take the prepared clips the paper's models take, x [B, 10, 1, 34950] at 12 kHz, and return clip
-logits [B, K]. Where our data differs from the papers':
-- sample-level models read 59,049-sample segments (3^10). Lee et al. used 22,050 Hz, where that is 2.7 s;
-  at our 12 kHz it is 4.9 s, so a 29.1 s clip holds 5 whole segments (the last 4.5 s are not used). The
-  clip's logits are the mean of its segments' logits, as in both papers;
-- all models here train with the book's protocol (Adam, batch 10, BCE on logits) so that chapter 07
-  compares architectures at equal budget, not optimizers (Lee et al. used SGD with Nesterov momentum).
+The sample-level models are built as in their authors' code (checked against tae-jun/sample-cnn and
+tae-jun/resemul) and run with their authors' protocol, `protocol="authors"`:
+- audio at 22,050 Hz (`sample_rate`; prepare a set with `rawtag prepare --sample-rate 22050`), where a
+  59,049-sample segment (3^10) is 2.7 s;
+- training: each step reads ONE random 59,049-sample segment of each clip (`train_crop`; the data pipeline
+  draws it with a generator seeded by (seed, epoch), so a resumed run sees the same segments);
+- evaluation: the clip is covered by evenly spaced segments (11 at 22,050 Hz) and their sigmoid
+  probabilities are averaged; the model returns the logit of that mean, so AUCs and losses read as usual.
+`protocol="logit_mean"` is this project's earlier variant, not the authors': training and evaluation on
+every whole consecutive segment of the clip, the clip's logits the mean of theirs.
+
+All models here train with the book's optimizer (Adam, batch 10, BCE) so that chapter 07 compares
+architectures at equal budget, not optimizers (Lee et al. and Kim et al. used SGD with Nesterov momentum).
+
+Chapter: 07_beyond
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-from . import register
-from .paper import FrameCNN
+from .paper import PAPER_IMPROVED, PAPER_TABLE_1, FrameCNN
+from .registry import register
 
 SEGMENT = 3 ** 10  # 59,049 samples
-SAMPLE_WIDTHS = (128, 128, 256, 256, 256, 256, 256, 256, 512)  # Lee et al.'s 3^9 model, one per block
-# Published MTAT top-50 ROC-AUC, quoted beside chapter 07's own runs (never measured here).
+SAMPLE_RATE = 22_050  # Lee et al.'s and Kim et al.'s audio
+SAMPLE_WIDTHS = (128, 128, 256, 256, 256, 256, 256, 256, 512)  # the 3^9 model's blocks, as in both papers
+PROTOCOLS = ("authors", "logit_mean")
+# Published MTAT top-50 ROC-AUC, each beside the network it belongs to; quoted, never measured here.
 PUBLISHED_MTAT = {
-    "base": (0.7827, "this paper, Table 1 (256/256)"),
-    "improved": (0.8572, "this paper, section IX"),
+    "base": (PAPER_TABLE_1[(256, 256)], "this paper, Table 1 (256/256)"),
+    "improved": (PAPER_IMPROVED, "this paper, section IX"),
     "samplecnn": (0.9055, "Lee et al. 2017, 3^9 model"),
-    "se": (0.9103, "Won et al. 2020, sample-level + SE"),
+    "se": (0.9111, "Kim et al. 2018, SE + multi-level aggregation"),
     "rese": (0.9113, "Kim et al. 2018, ReSE-2 + multi-level aggregation"),
 }
 PROTOCOL = {"lr": 1e-3, "epochs": 20, "batch_size": 10, "lr_factor": None, "lr_patience": None}
 
 
-def segments(x: torch.Tensor, length: int = SEGMENT) -> tuple[torch.Tensor, int]:
-    """[B, 10, 1, 34950] -> ([B * n, 1, length], n): the clip re-cut into n whole segments of `length`."""
-    batch = x.shape[0]
-    flat = x.reshape(batch, -1)
-    n = flat.shape[1] // length
-    if n < 1:
-        raise ValueError(f"a clip of {flat.shape[1]} samples holds no segment of {length}")
-    return flat[:, : n * length].reshape(batch * n, 1, length), n
+def segment_starts(length: int, protocol: str = "authors", segment: int = SEGMENT) -> np.ndarray:
+    """Where a clip of `length` samples is cut: `authors`, ceil(length / segment) evenly spaced segments
+    covering it (first at 0, last ending at the clip's end); `logit_mean`, the whole consecutive ones.
+
+    Chapter: 07_beyond
+    """
+    if length < segment:
+        raise ValueError(f"a clip of {length:,} samples is shorter than one segment of {segment:,}")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    if protocol == "logit_mean":
+        return np.arange(length // segment) * segment
+    n = math.ceil(length / segment)
+    return np.round(np.linspace(0, length - segment, n)).astype(np.int64)
+
+
+def mean_probability_logit(logits: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """The logit of the mean sigmoid probability over `dim`, computed without leaving log space:
+    log(mean p) - log(mean (1 - p)), exact where a plain logit(mean(sigmoid)) would round to +-inf.
+
+    Chapter: 07_beyond
+    """
+    return torch.logsumexp(F.logsigmoid(logits), dim) - torch.logsumexp(F.logsigmoid(-logits), dim)
 
 
 class SqueezeExcite(nn.Module):
-    """Squeeze (mean over time) and excite (FC C -> C*amplify, ReLU, FC -> C, sigmoid), then scale the
-    channels, as Kim et al. describe (their excitation first expands the channels)."""
+    """Squeeze (mean over time) and excite (FC C -> C * amplify, ReLU, FC -> C, sigmoid), then scale the
+    channels; Kim et al.'s excitation expands the channels (amplifying ratio 16) where image models reduce.
+
+    Chapter: 07_beyond
+    """
 
     def __init__(self, channels: int, amplify: int):
         super().__init__()
@@ -55,40 +86,60 @@ class SqueezeExcite(nn.Module):
         return x * self.excite(x.mean(dim=-1)).unsqueeze(-1)
 
 
+def _conv_bn(cin: int, cout: int, width: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv1d(cin, cout, width, padding=width // 2), nn.BatchNorm1d(cout))
+
+
 class Block(nn.Module):
-    """One sample-level block, ending in a max-pool of 3: `basic` (conv 3, BN, ReLU), `se` (basic + SE) or
-    `rese` (two convs with dropout 0.2 between, SE, a residual connection, ReLU)."""
+    """One sample-level block; each divides time by 3. `basic`: conv 3, BN, ReLU, max-pool 3 (Lee et al.).
+    `se`: the basic block, then SE on the pooled output (Kim et al. excite after the pool). `rese`: conv 3,
+    BN, ReLU, dropout 0.2, conv 3, BN, SE, plus a shortcut (a 1x1 conv with BN where the width changes),
+    ReLU, max-pool 3.
+
+    Chapter: 07_beyond
+    """
 
     def __init__(self, kind: str, cin: int, cout: int, amplify: int):
         super().__init__()
         self.kind = kind
-        conv = lambda a, b: nn.Sequential(nn.Conv1d(a, b, 3, padding=1), nn.BatchNorm1d(b))  # noqa: E731
         if kind == "rese":
-            self.body = nn.Sequential(conv(cin, cout), nn.ReLU(), nn.Dropout(0.2), conv(cout, cout),
+            self.body = nn.Sequential(_conv_bn(cin, cout, 3), nn.ReLU(), nn.Dropout(0.2), _conv_bn(cout, cout, 3),
                                       SqueezeExcite(cout, amplify))
-            self.skip = nn.Conv1d(cin, cout, 1) if cin != cout else nn.Identity()
+            self.skip = _conv_bn(cin, cout, 1) if cin != cout else nn.Identity()
         else:
-            layers = [conv(cin, cout), nn.ReLU()]
-            self.body = nn.Sequential(*layers, *([SqueezeExcite(cout, amplify)] if kind == "se" else []))
+            self.body = nn.Sequential(_conv_bn(cin, cout, 3), nn.ReLU())
         self.pool = nn.MaxPool1d(3)
+        self.excite = SqueezeExcite(cout, amplify) if kind == "se" else None
 
     def forward(self, x):
         if self.kind == "rese":
             return self.pool(torch.relu(self.body(x) + self.skip(x)))
-        return self.pool(self.body(x))
+        x = self.pool(self.body(x))
+        return self.excite(x) if self.excite is not None else x
 
 
 class SampleLevelCNN(nn.Module):
     """A stride-3 convolution of 128 filters over single samples, then nine blocks with a max-pool of 3,
     so a 59,049-sample segment ends as one time step. `basic` blocks end as Lee et al. (a 1x1 conv of 512,
     dropout 0.5, FC K); `se` and `rese` end as Kim et al. (global max of the last three blocks' outputs,
-    concatenated, FC 512 with dropout 0.5, FC K)."""
+    concatenated into F = 1,024 features, FC F with BN, ReLU, dropout 0.5, FC K).
 
-    def __init__(self, kind: str, n_tags: int, widths: tuple, amplify: int):
+    Input: x [B, 1, L] at `sample_rate`. L = 59,049 is one segment per clip (training under the authors'
+    protocol); a longer L is a whole clip, cut and aggregated by `protocol` (see the module docstring).
+
+    Chapter: 07_beyond
+    """
+
+    INPUT = "waveform"  # the data pipeline hands it [B, 1, L], not the paper's [B, 10, 1, 34950]
+
+    def __init__(self, kind: str, n_tags: int, widths: tuple, amplify: int, sample_rate: int, protocol: str):
         super().__init__()
         if len(widths) != 9:
             raise ValueError(f"a 3^9 sample-level model has 9 blocks, got {len(widths)} widths")
-        self.kind = kind
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        self.kind, self.sample_rate, self.protocol = kind, sample_rate, protocol
+        self.train_crop = SEGMENT if protocol == "authors" else None  # what one training step reads per clip
         self.first = nn.Sequential(nn.Conv1d(1, 128, 3, stride=3), nn.BatchNorm1d(128), nn.ReLU())
         cin, blocks = 128, []
         for cout in widths:
@@ -99,28 +150,45 @@ class SampleLevelCNN(nn.Module):
             self.head = nn.Sequential(nn.Conv1d(cin, 512, 1), nn.BatchNorm1d(512), nn.ReLU(), nn.Dropout(0.5),
                                       nn.Flatten(), nn.Linear(512, n_tags))
         else:
-            self.head = nn.Sequential(nn.Linear(sum(widths[-3:]), 512), nn.BatchNorm1d(512), nn.ReLU(),
-                                      nn.Dropout(0.5), nn.Linear(512, n_tags))
+            features = sum(widths[-3:])
+            self.head = nn.Sequential(nn.Linear(features, features), nn.BatchNorm1d(features), nn.ReLU(),
+                                      nn.Dropout(0.5), nn.Linear(features, n_tags))
+
+    @property
+    def input_shape(self) -> tuple:
+        """One whole clip of MTAT's 29.1 s at the model's rate, for `describe`."""
+        from ..data.audio import clip_samples
+
+        return (1, 1, clip_samples(self.sample_rate))
 
     def stages(self, x: torch.Tensor):
         """Yield (name, module, output) per stage (see `rawtag.models.describe`)."""
-        batch = x.shape[0]
-        x, n = segments(x)
-        yield f"{n} segments of {SEGMENT}", None, x
+        batch, length = x.shape[0], x.shape[-1]
+        if x.dim() != 3 or x.shape[1] != 1:
+            raise ValueError(f"{type(self).__name__} takes waveforms [B, 1, L], got {list(x.shape)}")
+        starts = segment_starts(length, self.protocol) if length != SEGMENT else np.zeros(1, np.int64)
+        n = len(starts)
+        if n > 1:
+            x = torch.stack([x[..., s:s + SEGMENT] for s in starts.tolist()], dim=1).reshape(batch * n, 1, SEGMENT)
+            yield f"{n} segments of {SEGMENT:,}", None, x
         x = self.first(x)
         yield "conv 3 / stride 3, 128", self.first, x
         levels = []
         for i, block in enumerate(self.blocks):
             x = block(x)
             levels.append(x)
-            yield f"{self.kind} block {i + 1} + max-pool 3", block, x
+            yield f"{self.kind} block {i + 1}", block, x
         if self.kind != "basic":
             x = torch.cat([level.amax(dim=-1) for level in levels[-3:]], dim=1)
             yield "multi-level aggregation", None, x
         x = self.head(x)
         yield "head (logits)", self.head, x
-        x = x.reshape(batch, n, -1).mean(dim=1)
-        yield "mean over segments", None, x
+        if n > 1:
+            x = x.reshape(batch, n, -1)
+            if self.protocol == "authors":
+                yield "mean probability over segments (as a logit)", None, mean_probability_logit(x)
+            else:
+                yield "mean logit over segments", None, x.mean(dim=1)
 
     def forward(self, x):
         for *_, x in self.stages(x):
@@ -130,37 +198,52 @@ class SampleLevelCNN(nn.Module):
 
 @register("samplecnn")
 class SampleCNN(SampleLevelCNN):
-    """Lee et al. (2017), the 3^9 model: 59,049-sample input, basic blocks. Chapter 07."""
+    """Lee et al. (2017), the 3^9 model: 59,049-sample segments, basic blocks.
+
+    Chapter: 07_beyond
+    """
 
     PROTOCOL = PROTOCOL
 
-    def __init__(self, n_tags: int = 50, widths: tuple = SAMPLE_WIDTHS):
-        super().__init__("basic", n_tags, tuple(widths), amplify=1)
+    def __init__(self, n_tags: int = 50, widths: tuple = SAMPLE_WIDTHS, sample_rate: int = SAMPLE_RATE,
+                 protocol: str = "authors"):
+        super().__init__("basic", n_tags, tuple(widths), 1, sample_rate, protocol)
 
 
 @register("se")
 class SECNN(SampleLevelCNN):
-    """Kim et al. (2018): SE blocks with multi-level aggregation. Chapter 07."""
+    """Kim et al. (2018): SE blocks (amplifying ratio 16) with multi-level aggregation.
+
+    Chapter: 07_beyond
+    """
 
     PROTOCOL = PROTOCOL
 
-    def __init__(self, n_tags: int = 50, widths: tuple = SAMPLE_WIDTHS, amplify: int = 16):
-        super().__init__("se", n_tags, tuple(widths), amplify)
+    def __init__(self, n_tags: int = 50, widths: tuple = SAMPLE_WIDTHS, amplify: int = 16,
+                 sample_rate: int = SAMPLE_RATE, protocol: str = "authors"):
+        super().__init__("se", n_tags, tuple(widths), amplify, sample_rate, protocol)
 
 
 @register("rese")
 class ReSECNN(SampleLevelCNN):
-    """Kim et al. (2018): ReSE-2 blocks with multi-level aggregation. Chapter 07."""
+    """Kim et al. (2018): ReSE-2 blocks (amplifying ratio 16) with multi-level aggregation.
+
+    Chapter: 07_beyond
+    """
 
     PROTOCOL = PROTOCOL
 
-    def __init__(self, n_tags: int = 50, widths: tuple = SAMPLE_WIDTHS, amplify: int = 16):
-        super().__init__("rese", n_tags, tuple(widths), amplify)
+    def __init__(self, n_tags: int = 50, widths: tuple = SAMPLE_WIDTHS, amplify: int = 16,
+                 sample_rate: int = SAMPLE_RATE, protocol: str = "authors"):
+        super().__init__("rese", n_tags, tuple(widths), amplify, sample_rate, protocol)
 
 
 class LogMel(nn.Module):
     """Log-compressed mel spectrogram computed on the device: a torch STFT (Hann window, no centring),
-    power, librosa's mel filterbank, log(1 + C * mel) as Dieleman & Schrauwen. [N, 1, T] -> [N, mels, F]."""
+    power, librosa's mel filterbank, log(1 + C * mel) as Dieleman & Schrauwen. [N, 1, T] -> [N, mels, F].
+
+    Chapter: 07_beyond
+    """
 
     def __init__(self, sample_rate: int, n_fft: int, hop: int, n_mels: int, compression: float):
         super().__init__()
@@ -184,7 +267,10 @@ class LogMel(nn.Module):
 @register("melcnn")
 class MelCNN(FrameCNN):
     """The paper's base CNN with its strided convolution replaced by a log-mel spectrogram of the same frame
-    length (the FFT size) and stride (the hop): Dieleman & Schrauwen's spectrogram baseline. Chapter 07."""
+    length (the FFT size) and stride (the hop): Dieleman & Schrauwen's spectrogram baseline.
+
+    Chapter: 07_beyond
+    """
 
     PROTOCOL = PROTOCOL
     front = "log-mel, FFT / hop"
@@ -195,3 +281,4 @@ class MelCNN(FrameCNN):
         super().__init__(length, stride, n_tags, n_mels, (32, 32), False, 0.0, time_pool, clip_pool,
                          subclip_samples)
         self.frames = LogMel(sample_rate, length, stride, n_mels, compression)
+        self.sample_rate = sample_rate

@@ -18,8 +18,9 @@ import copy
 import torch
 from torch import nn
 
-from . import register, timemajor
+from . import timemajor
 from .frameconv import FrameConv
+from .registry import register
 
 POOLS = ("max", "mean")
 
@@ -40,6 +41,8 @@ class FrameCNN(nn.Module):
     time, FC 100 and FC K. The base and improved CNNs are two settings of it."""
 
     front = "strided conv"  # what `self.frames` is, for `describe`
+    INPUT = "subclips"  # the data pipeline hands it [B, 10, 1, 34950] (see `rawtag.data.audio.model_input`)
+    sample_rate = 12_000  # the paper's audio; a prepared set at another rate is refused (`check_rate`)
 
     def __init__(self, length: int, stride: int, n_tags: int, first_filters: int, widths: tuple,
                  batch_norm: bool, dropout: float, time_pool: str, clip_pool: str, subclip_samples: int):
@@ -59,6 +62,7 @@ class FrameCNN(nn.Module):
             raise ValueError(f"length {length} / stride {stride} leaves {frames} frames per sub-clip, too few "
                              f"for {len(widths)} conv + pool pairs (each removes 10); lower the stride")
         self.length, self.stride, self.time_pool, self.clip_pool = length, stride, time_pool, clip_pool
+        self.input_shape = (1, 10, 1, subclip_samples)  # one clip, for `describe`
 
         def block(conv):
             layers = [conv] + ([timemajor.BatchNorm1d(conv.out_channels)] if batch_norm else [])
