@@ -65,7 +65,8 @@ def run_one(method: str, layers: str, precision: str, model_name: str, length: i
     from rawtag.data.prepare import PreparedSet
     from rawtag.models import build_model
     from rawtag.models.paper import torch_layers
-    from rawtag.train import autocast, pick_device, predict
+    from rawtag.devices import pick_device
+    from rawtag.inference import autocast, predict
 
     torch.manual_seed(0)
     dev = pick_device(device)
@@ -105,7 +106,8 @@ def run_one(method: str, layers: str, precision: str, model_name: str, length: i
 
             def __getitem__(self, i):
                 row = self.rows[i]
-                return torch.from_numpy(np.load(npy / f"{row}.npy")), torch.from_numpy(data.labels[row].astype(np.float32))
+                labels = torch.from_numpy(data.labels[row].astype(np.float32))
+                return torch.from_numpy(np.load(npy / f"{row}.npy")), labels
 
         train_loader = torch.utils.data.DataLoader(PerClipFiles(data.rows("train")), batch_size=10, shuffle=True,
                                                    num_workers=1)

@@ -5,8 +5,10 @@ The pieces, each taught in a chapter of the book:
   int16 memmap, normalization and batches (chapters 01-02);
 - `rawtag.models`: the model registry, the paper's CNNs (chapters 03, 06) and the later sample-level,
   SE / ReSE-2 and mel-spectrogram models (chapter 07);
-- `rawtag.train`, `rawtag.metrics`, `rawtag.distributed`: fitting (one process or several under torchrun),
-  resuming, evaluating with ROC-AUC and PR-AUC, tagging any audio file (chapters 03, 07);
+- `rawtag.train`, `rawtag.metrics`, `rawtag.distributed`, `rawtag.checkpoints`, `rawtag.devices`: fitting
+  (one process or several under torchrun), resuming, ROC-AUC and PR-AUC (chapter 03);
+- `rawtag.runs` and `rawtag.inference`: a finished run read back, its best model loaded, scored on a
+  split, and tagging any audio file (chapters 03, 07);
 - `rawtag.profiles` and `rawtag.workspace`: how big a run is and where its data and runs live;
 - `rawtag.plots`, `rawtag.show`, `rawtag.widgets`: what the chapters display; `rawtag.exercises`: the
   solutions to their exercises; `rawtag.book`: executing the chapters and building the book.

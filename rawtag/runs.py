@@ -2,7 +2,8 @@
 
 Taught in chapter 03 (base CNN); every chapter reads runs through `Run` instead of opening the files. A
 run folder holds `config.json`, `history.json`, `results.json`, `predictions.npz` (the best model's
-logits and labels per split) and `checkpoints/`; the names live here and in `rawtag.train`.
+logits and labels per split) and `checkpoints/`; the names live here, and `rawtag.train` and
+`rawtag.inference` use them.
 """
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from pathlib import Path
 import numpy as np
 
 CONFIG, HISTORY, RESULTS, PREDICTIONS = "config.json", "history.json", "results.json", "predictions.npz"
+CHECKPOINTS = "checkpoints"
+LAST, BEST = f"{CHECKPOINTS}/last.pt", f"{CHECKPOINTS}/best.pt"  # resume from the one, evaluate the other
+RUN_FILES = (CONFIG, HISTORY, RESULTS, PREDICTIONS, CHECKPOINTS)  # what `--force` removes, and only these
 
 
 class Run:
@@ -101,7 +105,7 @@ class Run:
 
     def model(self, device: str = "cpu"):
         """The best model, in eval mode."""
-        from .train import load_run
+        from .inference import load_run
 
         return load_run(self.path, device)[0]
 

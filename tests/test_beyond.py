@@ -164,7 +164,8 @@ def test_models_refuse_a_set_at_another_rate(prepared_22k, tone_prepared, tmp_pa
 def test_samplecnn_trains_and_tags_at_its_rate(prepared_22k, tmp_path):
     import soundfile as sf
 
-    from rawtag.train import TrainConfig, fit, load_run, tag_audio
+    from rawtag.inference import load_run, tag_audio
+    from rawtag.train import TrainConfig, fit
 
     fit(prepared_22k, tmp_path / "r", TrainConfig(model="samplecnn", epochs=1, max_train_clips=8,
                                                   model_params={"widths": (8,) * 9}), progress=False)

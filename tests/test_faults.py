@@ -29,6 +29,7 @@ from rawtag.__main__ import build_parser, main
 from rawtag.data import audio, mtat
 from rawtag.data.prepare import PreparedSet, PrepareError, prepare
 from rawtag.models import build_model
+
 from conftest import MTAT_TAGS, tone_source, write_annotations
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -294,7 +295,7 @@ def test_synth_other_seed_is_refused_and_force_rewrites_every_clip(tmp_path, cap
     assert digest(folder) == before
     assert cli(capsys, "synth", "--out", folder, "--clips", 2, "--seed", 13, "--workers", 1, "--force")[0] == 0
     new, items = digest(folder), synth.plan(2, seed=13)
-    assert (folder / mtat.ANNOTATIONS).read_bytes() == synth._tables(items)[mtat.ANNOTATIONS]
+    assert (folder / mtat.ANNOTATIONS).read_bytes() == synth.builder._tables(items)[mtat.ANNOTATIONS]
     collided = [it for it in items if it.path in before]
     assert [it.path for it in collided] == ["3/synth_techno_01-album_00001-01-song_00001-0-29.mp3"]
     synth.write_clip(collided[0], str(tmp_path / "fresh"))  # the new seed's audio for that name
@@ -579,11 +580,12 @@ def test_empty_train_split_says_why(tmp_path, capsys):
 @pytest.mark.parametrize("command,resume", [("tag", False), ("train", True)])
 def test_ctrl_c_offers_resume_only_where_there_is_one(run, tone_prepared, tmp_path, capsys, monkeypatch, command,
                                                      resume):
+    import rawtag.inference
     import rawtag.train
 
     def interrupt(*a, **k):
         raise KeyboardInterrupt
-    monkeypatch.setattr(rawtag.train, "tag_audio" if command == "tag" else "fit", interrupt)
+    monkeypatch.setattr(*((rawtag.inference, "tag_audio") if command == "tag" else (rawtag.train, "fit")), interrupt)
     args = {"tag": ["tag", tmp_path / "x.wav", "--run", run], "train": train_args(tone_prepared, tmp_path / "r", 1)}
     code, _, err = cli(capsys, *args[command])
     assert code == 130 and one_line(err, command) == f"rawtag {command}: interrupted" + (

@@ -8,7 +8,8 @@ import soundfile as sf
 import torch
 
 from rawtag.__main__ import main
-from rawtag.train import TrainConfig, evaluate, fit, load_run, tag_audio
+from rawtag.inference import evaluate, load_run, tag_audio
+from rawtag.train import TrainConfig, fit
 
 
 @pytest.mark.slow
