@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+import common
 
 
 def _decode(path: str) -> int:
@@ -85,8 +85,9 @@ def main() -> None:
                          f"{fig['seconds'] / floor['seconds']:.2f}x", fig["peak_rss_mib"], fig["bytes"] / 2**20])
     base = common.measure_in_subprocess(__file__, ["baseline", str(source), "1", "--root", a.root])
     floor1 = next(r for r in rows if r[0].startswith("decode") and r[1] == 1) if 1 in a.workers else None
+    ratio = f"{base['seconds'] / floor1[2]:.2f}x" if floor1 else "n/a"
     rows.append(["baseline: librosa.load + float32 .npy per clip", 1, base["seconds"], base["clips"] / base["seconds"],
-                 f"{base['seconds'] / floor1[2]:.2f}x" if floor1 else "n/a", base["peak_rss_mib"], base["bytes"] / 2**20])
+                 ratio, base["peak_rss_mib"], base["bytes"] / 2**20])
     print(common.table(["method", "workers", "seconds", "clips/s", "time / decode-only (same workers)",
                         "peak RSS MiB", "written MiB"], rows))
 

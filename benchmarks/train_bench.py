@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+import common
 
 SETTINGS = [("base", 1024, 1024), ("base", 1024, 512), ("base", 512, 512), ("base", 512, 256), ("base", 256, 256),
             ("improved", 256, 256)]
@@ -63,10 +63,10 @@ def run_one(method: str, layers: str, precision: str, model_name: str, length: i
 
     from rawtag.data.batches import Batches
     from rawtag.data.prepare import PreparedSet
-    from rawtag.models import build_model
-    from rawtag.models.paper import torch_layers
     from rawtag.devices import pick_device
     from rawtag.inference import autocast, predict
+    from rawtag.models import build_model
+    from rawtag.models.paper import torch_layers
 
     torch.manual_seed(0)
     dev = pick_device(device)

@@ -12,5 +12,10 @@ The pieces, each taught in a chapter of the book:
 - `rawtag.profiles` and `rawtag.workspace`: how big a run is and where its data and runs live;
 - `rawtag.plots`, `rawtag.show`, `rawtag.widgets`: what the chapters display; `rawtag.exercises`: the
   solutions to their exercises; `rawtag.book`: executing the chapters and building the book.
+
+Every module's docstring, and every public function's and class's, ends with a line naming the chapter
+that teaches it, as this one does (`tests/test_docstrings.py` checks them).
+
+Chapter: 01_data
 """
 __version__ = "0.1.0"

@@ -139,11 +139,11 @@ def cmd_train(a):
 
 
 def cmd_evaluate(a):
-    """`rawtag evaluate`: macro ROC-AUC and PR-AUC of a run's best model (`rawtag.train.evaluate`).
+    """`rawtag evaluate`: macro ROC-AUC and PR-AUC of a run's best model (`rawtag.inference.evaluate`).
 
     Chapter: 03_base_cnn
     """
-    from .train import evaluate
+    from .inference import evaluate
 
     scores = evaluate(a.run, a.split, data=a.data, device=a.device)
     print(f"{a.split}: macro ROC-AUC {scores.roc_auc:.4f}  PR-AUC {scores.pr_auc:.4f}"
@@ -151,13 +151,13 @@ def cmd_evaluate(a):
 
 
 def cmd_tag(a):
-    """`rawtag tag`: the top tags of audio files (`rawtag.train.tag_audio`); unreadable files are skipped.
+    """`rawtag tag`: the top tags of audio files (`rawtag.inference.tag_audio`); unreadable files are skipped.
 
     Chapter: 07_beyond
     """
-    from .train import load_run, pick_device, tag_audio
-
     from .data.audio import AudioError
+    from .devices import pick_device
+    from .inference import load_run, tag_audio
 
     model, config = load_run(a.run, pick_device(a.device))
     failed = []

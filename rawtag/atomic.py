@@ -3,7 +3,10 @@
 Used by every step that writes results (download, synth, prepare, train), so a killed process never
 leaves a half-written file under its final name. Also the helpers every writer shares for a full disk:
 `pwrite_all` (a write checked for its full length), `DiskFull` (a one-line error saying how much space
-is needed and how to resume) and `free_bytes`.
+is needed and how to resume) and `free_bytes`. Chapter 01 writes the synthetic set and the
+prepared set this way.
+
+Chapter: 01_data
 """
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ class DiskFull(OSError):
     """Not enough room to write; the message names the file or folder, the space needed and the fix.
 
     Construct as `DiskFull(errno.ENOSPC, message)` (so it pickles across processes); `str()` is the message.
+
+    Chapter: 01_data
     """
 
     def __str__(self):
@@ -29,11 +34,18 @@ class DiskFull(OSError):
 
 
 def is_full(e: BaseException) -> bool:
+    """True when `e` is an OSError meaning the disk (or the quota, or the file-size limit) is full.
+
+    Chapter: 01_data
+    """
     return isinstance(e, OSError) and e.errno in FULL
 
 
 def human(n: float) -> str:
-    """Bytes as a short human-readable size: 812 B, 3.4 MB, 11.6 TB."""
+    """Bytes as a short human-readable size: 812 B, 3.4 MB, 11.6 TB.
+
+    Chapter: 01_data
+    """
     for unit in ("B", "kB", "MB", "GB", "TB"):
         if abs(n) < 1000 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -42,7 +54,10 @@ def human(n: float) -> str:
 
 
 def free_bytes(path: str | os.PathLike) -> int:
-    """Free bytes on the disk that holds `path` (or its nearest existing parent)."""
+    """Free bytes on the disk that holds `path` (or its nearest existing parent).
+
+    Chapter: 01_data
+    """
     p = Path(path).absolute()
     while not p.exists() and p != p.parent:
         p = p.parent
@@ -50,7 +65,10 @@ def free_bytes(path: str | os.PathLike) -> int:
 
 
 def require_space(path: str | os.PathLike, needed: int, what: str) -> None:
-    """Raise DiskFull before writing when the disk of `path` has less than `needed` bytes free."""
+    """Raise DiskFull before writing when the disk of `path` has less than `needed` bytes free.
+
+    Chapter: 01_data
+    """
     free = free_bytes(path)
     if needed > free:
         raise DiskFull(errno.ENOSPC, f"{what} needs about {human(needed)} free in {path}, but its disk has "
@@ -58,14 +76,20 @@ def require_space(path: str | os.PathLike, needed: int, what: str) -> None:
 
 
 def full_error(path: str | os.PathLike, e: OSError, needed: str = "") -> DiskFull:
-    """The one-line DiskFull for a write of `path` that failed with a full-disk errno."""
+    """The one-line DiskFull for a write of `path` that failed with a full-disk errno.
+
+    Chapter: 01_data
+    """
     reason = {errno.EFBIG: "file too large (a file-size limit?)"}.get(e.errno, e.strerror or "disk full")
     more = f"; about {needed} more is needed" if needed else ""
     return DiskFull(errno.ENOSPC, f"cannot write {path}: {reason} ({human(free_bytes(path))} free){more}; {RESUME}")
 
 
 def pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    """os.pwrite until every byte is written (a short write is retried; no progress at all is ENOSPC)."""
+    """os.pwrite until every byte is written (a short write is retried; no progress at all is ENOSPC).
+
+    Chapter: 01_data
+    """
     view = memoryview(data)
     while view:
         n = os.pwrite(fd, view, offset)
@@ -79,6 +103,8 @@ def replacing(path: str | os.PathLike):
     """Yield a temporary path beside `path` (same suffix); rename it to `path` if the block succeeds.
 
     A full disk while writing becomes a one-line `DiskFull`; the temporary file is removed either way.
+
+    Chapter: 01_data
     """
     path = Path(path)
     tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
@@ -95,5 +121,9 @@ def replacing(path: str | os.PathLike):
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write `text` to `path` atomically: the old file or the new one, never a half-written one.
+
+    Chapter: 01_data
+    """
     with replacing(path) as tmp:
         Path(tmp).write_text(text)

@@ -4,7 +4,8 @@
 chapter with its time; a failing chapter stops the run with its name, cell and error, and its executed
 copy (with the traceback) is kept as `NAME.failed.ipynb`, never under the chapter's own name. `build`
 copies the top-level `_config.yml`, `_toc.yml` and `book/` pages beside the executed chapters and builds
-`_build/html`. The README shows both; `rawtag book run|build` calls them.
+`_build/html`. The README shows both; `rawtag book run|build` calls them. Chapter 04 uses it
+from inside the book: `run_variant` executes chapter 03 once per setting of its sweep.
 
 Every executed copy (chapters and `run_variant` copies alike) is tidied for readers by `tidy`: papermill's
 injected parameters, the install cell and glue-only cells are tagged `remove-cell`, long logs
@@ -13,6 +14,8 @@ taken out of the outputs (and listed in the notebook's `rawtag.tidy` metadata, a
 be fixed where they start). Kernels are started with CurveZMQ keys where jupyter_client and ipykernel
 can (no "running over TCP without encryption" warning). The module is also a Sphinx extension
 (`_config.yml` names it) that serves MathJax from the built book, so maths renders offline.
+
+Chapter: 04_sweep
 """
 from __future__ import annotations
 
@@ -32,7 +35,11 @@ HIDE_OUTPUT_LINES = 12  # a cell printing more lines than this (training logs) s
 
 
 class BookError(RuntimeError):
-    pass
+    """The book cannot be run or built: a chapter failed (the message names it, its cell and the error),
+    or something is missing (the message says what to do).
+
+    Chapter: 04_sweep
+    """
 
 
 def _root() -> Path:
@@ -43,12 +50,18 @@ def _root() -> Path:
 
 
 def chapters(root: Path | None = None) -> list[Path]:
-    """The chapter notebooks, in order (`notebooks/NN_name.ipynb`)."""
+    """The chapter notebooks, in order (`notebooks/NN_name.ipynb`).
+
+    Chapter: 04_sweep
+    """
     return sorted(((root or _root()) / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def select(names: list[str] | None, root: Path | None = None) -> list[Path]:
-    """The chapters named by number or name (`03`, `03_base_cnn`); all of them for None."""
+    """The chapters named by number or name (`03`, `03_base_cnn`); all of them for None.
+
+    Chapter: 04_sweep
+    """
     every = chapters(root)
     if not names:
         return every
@@ -65,7 +78,10 @@ def run(profile: str = "quick", only: list[str] | None = None, out: str | os.Pat
         dataset: str | None = None, data_root: str = "data", runs_root: str = "runs", device: str = "auto",
         kernel: str = "python3", log=print) -> dict:
     """Execute chapters with papermill into `out`; returns {chapter: seconds}. Raises BookError naming the
-    chapter and cell that failed."""
+    chapter and cell that failed.
+
+    Chapter: 04_sweep
+    """
     from .profiles import profile as check_profile
 
     check_profile(profile)
@@ -151,7 +167,10 @@ _TEXT_MIMES = ("text/plain", "text/html", "text/markdown", "text/latex")
 def machine_paths(parameters: dict, cwd: str | os.PathLike) -> list[tuple[str, str]]:
     """(absolute path, what a reader sees instead) for the paths of this machine a chapter may print: the
     project root becomes relative (`runs/...`), folders outside it given as parameters (data_root,
-    runs_root) or as the working folder become their own name, and the home folder `~`. Longest first."""
+    runs_root) or as the working folder become their own name, and the home folder `~`. Longest first.
+
+    Chapter: 04_sweep
+    """
     root = project_root()
     places = [value for key, value in parameters.items()
               if key.endswith("_root") and isinstance(value, str) and os.path.isabs(value)]
@@ -171,7 +190,10 @@ def machine_paths(parameters: dict, cwd: str | os.PathLike) -> list[tuple[str, s
 
 
 def relative_paths(text: str, pairs: list[tuple[str, str]]) -> str:
-    """`text` with each absolute path of `pairs` replaced by its reader's form (see `machine_paths`)."""
+    """`text` with each absolute path of `pairs` replaced by its reader's form (see `machine_paths`).
+
+    Chapter: 04_sweep
+    """
     for path, label in pairs:
         if path not in text:
             continue
@@ -248,7 +270,10 @@ def tidy(nb, pairs: list[tuple[str, str]] = ()) -> list[str]:
       injected cell and in papermill's metadata;
     - kernel log lines and Python warnings are taken out of stderr; the notes name them, with the cell,
       and are kept in `nb.metadata.rawtag.tidy` too;
-    - widget outputs (progress bars, explorer menus) and saved ipywidgets state are dropped (see below)."""
+    - widget outputs (progress bars, explorer menus) and saved ipywidgets state are dropped (see below).
+
+    Chapter: 04_sweep
+    """
     notes = []
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -330,7 +355,10 @@ def _execute(chosen: list[Path], out: Path, params: dict, kernel: str, log) -> d
 
 def build(executed: str | os.PathLike = EXECUTED, out: str | os.PathLike = ".", log=print) -> Path:
     """Build the HTML book from the executed chapters into `out/_build/html` (Jupyter Book's layout);
-    returns the path of its index.html."""
+    returns the path of its index.html.
+
+    Chapter: 04_sweep
+    """
     root = _root()
     executed, out = locate(executed), locate(out) / "_build"
     missing = [c.name for c in chapters(root) if not (executed / c.name).exists()]
@@ -371,7 +399,11 @@ def build(executed: str | os.PathLike = EXECUTED, out: str | os.PathLike = ".", 
 def run_variant(chapter: str | os.PathLike, out: str | os.PathLike, title: str, parameters: dict,
                 kernel: str = "python3") -> Path:
     """Execute `chapter` with `parameters` into `out` and give the copy its own title (its first heading
-    is demoted), so a book can hold several runs of one chapter. Chapter 04 runs chapter 03 this way."""
+    is demoted), so a book can hold several runs of one chapter. Chapter 04 runs chapter 03 this way, once per
+    setting of its sweep.
+
+    Chapter: 04_sweep
+    """
     import nbformat
 
     out, chapter = Path(out), Path(chapter)
@@ -397,7 +429,10 @@ MATHJAX_FILES = ("tex-svg.js", "input/tex/extensions")  # the component, and the
 
 
 def mathjax_source() -> Path:
-    """The folder of MathJax's files installed by the `sphinx-mathjax-offline` package."""
+    """The folder of MathJax's files installed by the `sphinx-mathjax-offline` package.
+
+    Chapter: 04_sweep
+    """
     from importlib.metadata import PackageNotFoundError, distribution
 
     try:
@@ -412,7 +447,10 @@ def mathjax_source() -> Path:
 
 
 def copy_mathjax(static: Path) -> Path:
-    """Copy the MathJax files the book needs into `static/mathjax` (2.7 MB); returns the script's path."""
+    """Copy the MathJax files the book needs into `static/mathjax` (2.7 MB); returns the script's path.
+
+    Chapter: 04_sweep
+    """
     source, target = mathjax_source(), static / Path(MATHJAX_PATH).parent
     for name in MATHJAX_FILES:
         if (source / name).is_dir():
@@ -426,7 +464,10 @@ def copy_mathjax(static: Path) -> Path:
 def setup(app):
     """Sphinx extension (`_config.yml`: `sphinx: extra_extensions: [rawtag.book]`): pages load MathJax from
     `_static/mathjax/tex-svg.js`, copied there from the installed package, instead of a CDN, so the book's
-    maths renders offline. A `mathjax_path` set explicitly to a local file is left alone."""
+    maths renders offline. A `mathjax_path` set explicitly to a local file is left alone.
+
+    Chapter: 04_sweep
+    """
 
     def local_mathjax(app, config):
         if "://" in str(config.mathjax_path) or str(config.mathjax_path).startswith("//"):
@@ -449,7 +490,10 @@ def setup(app):
 def unique_assets(app, pagename, templatename, context, doctree) -> None:
     """Each script and style sheet once per page. Jupyter Book 1.0 with Sphinx 7 adds sphinx-thebe's and
     sphinx-togglebutton's inline scripts twice, and the second `const THEBE_JS_URL` is a JavaScript error
-    ("Identifier 'THEBE_JS_URL' has already been declared") on every page."""
+    ("Identifier 'THEBE_JS_URL' has already been declared") on every page.
+
+    Chapter: 04_sweep
+    """
     for key in ("script_files", "css_files"):
         assets, seen, kept = context.get(key), set(), []
         if not isinstance(assets, list):

@@ -4,6 +4,8 @@ Taught in chapter 04 (the sweep). The base CNN is small: one training step of 10
 cores busy with threads, so two runs side by side, each on one thread, finish sooner than the same runs
 one after another on two threads (`benchmarks/train_bench.py` measures both). A run that is already
 finished is read back, never retrained; a failed run raises in the caller with its settings named.
+
+Chapter: 04_sweep
 """
 from __future__ import annotations
 
@@ -28,7 +30,10 @@ def train_all(workspace, jobs: list[tuple[str, dict]], processes: int | None = N
               ) -> list[Path]:
     """Train every (model, settings) job of `workspace` (as `Workspace.train(model, **settings)` would),
     `processes` at a time (default: one per core, at most the number of unfinished jobs), each process on
-    `cores // processes` threads. Returns the run folders in the order of `jobs`."""
+    `cores // processes` threads. Returns the run folders in the order of `jobs`.
+
+    Chapter: 04_sweep
+    """
     from .progress import tqdm
 
     todo = [i for i, (model, settings) in enumerate(jobs)

@@ -11,7 +11,10 @@ and takes the same optimizer steps as one process would on the whole batches:
 
 Validation predictions are gathered so that every process computes the same AUC (the learning-rate
 schedule depends on it), and only rank 0 writes files. Backend: gloo for CPU tensors, NCCL for CUDA ones.
-Taught in the README's "Scale" section; tested with two CPU processes (`tests/test_distributed.py`).
+Taught in the README's "Scale" section, on top of chapter 03's training loop; tested with two CPU
+processes (`tests/test_distributed.py`).
+
+Chapter: 03_base_cnn
 """
 from __future__ import annotations
 
@@ -28,6 +31,11 @@ from .models import timemajor
 
 @dataclass
 class Context:
+    """This process's place in the process group: its rank among `world` processes, its local rank
+    (its GPU on this machine), and whether it started the group. One process: rank 0 of 1.
+
+    Chapter: 03_base_cnn
+    """
     rank: int = 0
     world: int = 1
     local_rank: int = 0
@@ -44,7 +52,10 @@ class Context:
 
 def from_environment(device: torch.device) -> Context:
     """The process group torchrun describes in the environment (WORLD_SIZE, RANK, LOCAL_RANK, MASTER_*),
-    started if needed; a one-process Context when there is none."""
+    started if needed; a one-process Context when there is none.
+
+    Chapter: 03_base_cnn
+    """
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return Context()
     owned = not dist.is_initialized()
@@ -54,7 +65,10 @@ def from_environment(device: torch.device) -> Context:
 
 
 def device_of(ctx: Context, device: torch.device) -> torch.device:
-    """Each process's own GPU (its local rank) on CUDA; the device unchanged otherwise."""
+    """Each process's own GPU (its local rank) on CUDA; the device unchanged otherwise.
+
+    Chapter: 03_base_cnn
+    """
     if ctx.active and device.type == "cuda":
         torch.cuda.set_device(ctx.local_rank)
         return torch.device("cuda", ctx.local_rank)
@@ -62,12 +76,19 @@ def device_of(ctx: Context, device: torch.device) -> torch.device:
 
 
 def barrier(ctx: Context) -> None:
+    """Wait until every process gets here (nothing to wait for in one process).
+
+    Chapter: 03_base_cnn
+    """
     if ctx.active:
         dist.barrier()
 
 
 def mean(ctx: Context, value: float) -> float:
-    """The mean of `value` over all processes."""
+    """The mean of `value` over all processes.
+
+    Chapter: 03_base_cnn
+    """
     if not ctx.active:
         return value
     t = torch.tensor([float(value)], dtype=torch.float64)
@@ -77,7 +98,10 @@ def mean(ctx: Context, value: float) -> float:
 
 def share(ctx: Context, clips: int) -> float:
     """The weight of this process's mean loss over its `clips` of the batch: world * clips / the batch's clips
-    (1 in one process). DDP averages gradients, so the weighted losses give the whole batch's mean."""
+    (1 in one process). DDP averages gradients, so the weighted losses give the whole batch's mean.
+
+    Chapter: 03_base_cnn
+    """
     if not ctx.active:
         return 1.0
     t = torch.tensor([float(clips)], dtype=torch.float64)
@@ -88,7 +112,10 @@ def share(ctx: Context, clips: int) -> float:
 class SyncBatchNorm(timemajor.BatchNorm1d):
     """Batch norm whose training statistics are over the whole batch, every process's part of it (torch's
     own `nn.SyncBatchNorm` runs on GPUs only; this one on any device). In one process, or in eval mode,
-    it is the models' `timemajor.BatchNorm1d`."""
+    it is the models' `timemajor.BatchNorm1d`.
+
+    Chapter: 03_base_cnn
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
@@ -113,7 +140,10 @@ class SyncBatchNorm(timemajor.BatchNorm1d):
 
 def sync_batch_norm(model: nn.Module) -> nn.Module:
     """`model` with every `nn.BatchNorm1d` replaced by a `SyncBatchNorm` holding the same values (call it
-    before an optimizer takes the parameters)."""
+    before an optimizer takes the parameters).
+
+    Chapter: 03_base_cnn
+    """
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, nn.BatchNorm1d) and not isinstance(child, SyncBatchNorm):
@@ -124,7 +154,10 @@ def sync_batch_norm(model: nn.Module) -> nn.Module:
 
 
 def gather(ctx: Context, logits: np.ndarray, labels: np.ndarray, rows: np.ndarray):
-    """Every process's predictions, concatenated and put in row order, on every process."""
+    """Every process's predictions, concatenated and put in row order, on every process.
+
+    Chapter: 03_base_cnn
+    """
     if not ctx.active:
         return logits, labels, rows
     parts = [None] * ctx.world
@@ -135,5 +168,9 @@ def gather(ctx: Context, logits: np.ndarray, labels: np.ndarray, rows: np.ndarra
 
 
 def close(ctx: Context) -> None:
+    """End the process group if this process started it (see `Context.owned`).
+
+    Chapter: 03_base_cnn
+    """
     if ctx.owned and dist.is_initialized():
         dist.destroy_process_group()

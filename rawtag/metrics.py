@@ -7,6 +7,8 @@ negative has no ROC curve: it is left out of the mean and listed in `excluded` (
 `bootstrap` puts an interval around a macro ROC-AUC by resampling the evaluated clips (chapter 02 onward):
 a validation set of a few hundred clips gives a number that would move by a few hundredths on another
 draw of clips, and a difference smaller than that is not a finding.
+
+Chapter: 03_base_cnn
 """
 from __future__ import annotations
 
@@ -17,6 +19,11 @@ import numpy as np
 
 @dataclass
 class Scores:
+    """What `tag_scores` returns: the macro ROC-AUC and PR-AUC over the tags that could be scored, each
+    tag's own, and the `excluded` tags (a single class in the evaluated clips: no ROC curve).
+
+    Chapter: 03_base_cnn
+    """
     roc_auc: float  # macro mean over the tags that could be scored
     pr_auc: float
     per_tag_roc: dict = field(default_factory=dict)  # tag -> ROC-AUC (NaN where excluded)
@@ -32,6 +39,8 @@ def tag_scores(y_true: np.ndarray, y_score: np.ndarray, tags: list[str] | None =
     """Per-tag and macro ROC-AUC and PR-AUC (average precision) for labels and scores [clips, tags].
 
     Scores may be logits or probabilities: both AUCs depend only on the ranking.
+
+    Chapter: 03_base_cnn
     """
     from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -49,14 +58,19 @@ def tag_scores(y_true: np.ndarray, y_score: np.ndarray, tags: list[str] | None =
         roc[tag] = float(roc_auc_score(y_true[:, j], y_score[:, j]))
         pr[tag] = float(average_precision_score(y_true[:, j], y_score[:, j]))
     scored = [t for t in tags if t not in excluded]
-    mean = lambda d: float(np.mean([d[t] for t in scored])) if scored else float("nan")  # noqa: E731
+
+    def mean(per_tag: dict) -> float:
+        return float(np.mean([per_tag[t] for t in scored])) if scored else float("nan")
+
     return Scores(mean(roc), mean(pr), roc, pr, excluded)
 
 
 def per_clip_bce(y_true: np.ndarray, logits: np.ndarray) -> np.ndarray:
     """Binary cross-entropy of each clip, averaged over its tags, computed stably from logits.
 
-    Section VIII of the paper ranks validation clips by this to find the best and worst. Chapter 05.
+    Section VIII of the paper ranks validation clips by this to find the best and worst.
+
+    Chapter: 05_qualitative
     """
     z, y = np.asarray(logits, np.float64), np.asarray(y_true, np.float64)
     return (np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))).mean(axis=1)
@@ -64,7 +78,10 @@ def per_clip_bce(y_true: np.ndarray, logits: np.ndarray) -> np.ndarray:
 
 def rank_auc(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
     """ROC-AUC of every column at once from ranks (ties share their average rank), NaN for a single-class
-    column: AUC = (sum of the positives' ranks - P(P+1)/2) / (P N), the Mann-Whitney statistic. Chapter 03."""
+    column: AUC = (sum of the positives' ranks - P(P+1)/2) / (P N), the Mann-Whitney statistic.
+
+    Chapter: 03_base_cnn
+    """
     from scipy.stats import rankdata
 
     y = np.asarray(y_true, bool)
@@ -78,7 +95,10 @@ def rank_auc(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Interval:
-    """A macro ROC-AUC (or a difference of two) with its bootstrap percentile interval over clips."""
+    """A macro ROC-AUC (or a difference of two) with its bootstrap percentile interval over clips.
+
+    Chapter: 02_normalization
+    """
 
     value: float  # on the clips as they are
     low: float
@@ -105,7 +125,10 @@ def bootstrap(y_true: np.ndarray, y_score: np.ndarray, y_score_b: np.ndarray | N
     paired difference AUC(a) - AUC(b) on the same resampled clips (both models scored on the same clips).
 
     Each resample draws as many clips as there are, with replacement; tags with a single class in a
-    resample are left out of that resample's mean. Chapters 02-07.
+    resample are left out of that resample's mean. Every chapter from 02 on
+    puts its AUCs in such intervals.
+
+    Chapter: 02_normalization
     """
     y_true = np.asarray(y_true)
     rng = np.random.default_rng(seed)
@@ -130,7 +153,10 @@ def bootstrap(y_true: np.ndarray, y_score: np.ndarray, y_score_b: np.ndarray | N
 
 
 def seed_interval(values, level: float = 0.95) -> Interval:
-    """Mean of runs that differ only in their seed, with a t interval for that mean (chapters 04, 06)."""
+    """Mean of runs that differ only in their seed, with a t interval for that mean; chapter 06 uses it too.
+
+    Chapter: 04_sweep
+    """
     from scipy.stats import t
 
     values = np.asarray(values, np.float64)

@@ -2,6 +2,8 @@
 
 Chapters call these with data their own run produced; the caption names the dataset and profile. A
 figure whose plotting code a student may want to change can be rebuilt from the same arrays.
+
+Chapter: 01_data
 """
 from __future__ import annotations
 
@@ -25,7 +27,9 @@ def _figure(width=8.0, height=3.2, **kw):
 
 def tag_counts(counts: dict, title: str, highlight: int | None = None):
     """Clips per tag, most frequent first; the first `highlight` bars (the top-K) in a darker colour.
-    Chapter 01."""
+
+    Chapter: 01_data
+    """
     names, values = list(counts), np.array(list(counts.values()))
     order = np.argsort(-values, kind="stable")
     fig, ax = _figure(10, 3.4)
@@ -41,7 +45,9 @@ def tag_counts(counts: dict, title: str, highlight: int | None = None):
 
 def cooccurrence(labels: np.ndarray, tags: list, title: str):
     """P(column tag | row tag) for the given tags: how often a clip with the row's tag has the column's.
-    Chapter 01."""
+
+    Chapter: 01_data
+    """
     labels = np.asarray(labels, np.float64)
     counts = labels.T @ labels
     cond = counts / np.maximum(np.diag(counts)[:, None], 1)
@@ -58,7 +64,9 @@ def cooccurrence(labels: np.ndarray, tags: list, title: str):
 
 def waveform(x: np.ndarray, sample_rate: int, title: str, subclip_samples: int | None = None):
     """A waveform against time; dashed lines at sub-clip boundaries when `subclip_samples` is given.
-    Chapters 01 and 05."""
+
+    Chapter: 01_data
+    """
     x = np.asarray(x, np.float32)
     fig, ax = _figure(9, 2.2)
     t = np.arange(len(x)) / sample_rate
@@ -73,9 +81,12 @@ def waveform(x: np.ndarray, sample_rate: int, title: str, subclip_samples: int |
 
 
 def sample_histograms(samples: dict, title: str, bins: int = 201):
-    """One histogram per named array of sample values (log counts), side by side. Chapter 02."""
+    """One histogram per named array of sample values (log counts), side by side.
+
+    Chapter: 02_normalization
+    """
     fig, axes = _figure(4.0 * len(samples), 2.8, ncols=len(samples))
-    for ax, (name, values) in zip(np.atleast_1d(axes), samples.items()):
+    for ax, (name, values) in zip(np.atleast_1d(axes), samples.items(), strict=True):
         values = np.asarray(values, np.float32).ravel()
         ax.hist(values, bins=bins, color="tab:blue", log=True)
         ax.set_title(f"{name}\nrange [{values.min():.3g}, {values.max():.3g}]", fontsize=9)
@@ -85,7 +96,10 @@ def sample_histograms(samples: dict, title: str, bins: int = 201):
 
 
 def clip_ranges(rowstats: np.ndarray, rows: np.ndarray, title: str):
-    """Each clip's peak |sample| (from its stored min and max), as a histogram, in int16 units. Chapter 02."""
+    """Each clip's peak |sample| (from its stored min and max), as a histogram, in int16 units.
+
+    Chapter: 02_normalization
+    """
     peak = np.maximum(-rowstats[rows, 0].astype(np.int64), rowstats[rows, 1].astype(np.int64)) / 32768
     fig, ax = _figure(6, 2.8)
     ax.hist(peak, bins=40, color="tab:orange")
@@ -130,12 +144,13 @@ def _finish(ax, title, xlabel, ylabel):
 def epoch_curves(histories: dict, title: str, key: str = "valid_roc_auc", ylabel: str = "validation ROC-AUC",
                  bands: bool = True, reference: dict | None = None):
     """A per-epoch quantity (default validation ROC-AUC, the paper's Figs. 2 and 6) of several runs.
-    Chapters 02, 03, 04 and 06.
 
     `histories` maps a legend label to a history (`rawtag.train` writes {"epochs": [{"epoch", key, ...}]})
     or to a list of histories of seeds: their mean per epoch is drawn, with the min-max band over seeds
     when `bands`. A (length, stride) label gets the paper's Fig. 4 colour (PAPER_COLORS). `reference` maps
     labels to values drawn as dashed horizontal lines (e.g. the paper's Table 1).
+
+    Chapter: 02_normalization
     """
     fig, ax = _figure(7, 3.4)
     for i, (label, runs) in enumerate(histories.items()):
@@ -160,11 +175,12 @@ def _moving_average(y, k: int):
 def loss_curves(histories: dict, title: str, smooth: int = 5):
     """The training loss logged every few iterations (the paper's Figs. 3 and 7) of several runs, against
     epochs: a centred moving average of `smooth` logged points, the raw values faint behind it.
-    Chapters 03, 04 and 06.
 
     `histories` as for `epoch_curves` (a history or a list of seeds' histories per label); each history's
     "iterations" holds {"iteration", "epoch", "loss"}. An iteration's position in epochs is iteration / N,
     N = the iterations per epoch read from the data (the largest iteration / epoch ratio logged).
+
+    Chapter: 03_base_cnn
     """
     fig, ax = _figure(7, 3.4)
     for i, (label, runs) in enumerate(histories.items()):
@@ -186,7 +202,7 @@ def loss_curves(histories: dict, title: str, smooth: int = 5):
 
 def _mark_thresholds(ax, xs, ys, thresholds):
     """Write each point's score threshold beside it (for worked examples with a handful of clips)."""
-    for x, y, t in zip(xs, ys, thresholds):
+    for x, y, t in zip(xs, ys, thresholds, strict=True):
         if np.isfinite(t):
             left = x < 0.5
             ax.annotate(f"≥{t:.2g}", (x, y), textcoords="offset points", xytext=(5 if left else -5, -11),
@@ -203,7 +219,10 @@ def _one_tag(y_true, scores):
 def roc_curve(y_true, scores, title: str, label: str = ""):
     """The ROC curve of ONE tag over clips (1-D arrays of 0/1 and scores), its AUC (scikit-learn) in the
     legend, the diagonal of chance; with at most 20 clips every threshold is a marked, labelled point.
-    Chapter 03 (how ROC-AUC is computed, on a worked example) and chapter 05 (one tag's curve)."""
+    A worked example of how ROC-AUC is computed; chapter 05 draws one tag's curve.
+
+    Chapter: 03_base_cnn
+    """
     from sklearn import metrics as sk
 
     y_true, scores, few = _one_tag(y_true, scores)
@@ -224,7 +243,10 @@ def pr_curve(y_true, scores, title: str, label: str = ""):
     """The precision-recall curve of ONE tag, its PR-AUC (average precision, scikit-learn) in the legend;
     chance is the positives' base rate. Drawn as steps (as scikit-learn does) whose area is the
     average precision. Few clips (<= 20): every threshold is a marked, labelled point.
-    Chapters 03 and 05, beside `roc_curve`."""
+    Drawn beside `roc_curve`.
+
+    Chapter: 03_base_cnn
+    """
     from sklearn import metrics as sk
 
     y_true, scores, few = _one_tag(y_true, scores)
@@ -245,7 +267,10 @@ def pr_curve(y_true, scores, title: str, label: str = ""):
 def per_tag_auc(per_tag: dict, title: str, positives: dict | None = None, min_positives: int = 5):
     """Per-tag ROC-AUC bars, best first (NaN: tags that could not be scored, left out), chance dashed.
     Given `positives` (tag -> positive clips), each bar is labelled with its count and tags with fewer
-    than `min_positives` are drawn light grey: their AUC rests on a handful of clips. Chapter 05."""
+    than `min_positives` are drawn light grey: their AUC rests on a handful of clips.
+
+    Chapter: 05_qualitative
+    """
     from matplotlib.patches import Patch
 
     items = sorted(((t, v) for t, v in per_tag.items() if not np.isnan(v)), key=lambda tv: -tv[1])
@@ -274,7 +299,10 @@ def intervals(values: dict, title: str, xlabel: str, reference: float | None = N
     """Dot-and-whisker rows, in the given order top to bottom: each name's point and its interval.
     `values` maps names to (point, low, high) or to `rawtag.metrics.Interval`; `reference` draws a vertical
     dashed line (0.5 for chance, 0 for a difference). Bootstrap intervals of AUCs and of differences,
-    seed intervals: chapters 02-07."""
+    seed intervals: every chapter from 02 on.
+
+    Chapter: 02_normalization
+    """
     names = list(values)
     rows = np.array([(v.value, v.low, v.high) if hasattr(v, "low") else tuple(v) for v in values.values()],
                     np.float64).reshape(-1, 3)
@@ -287,7 +315,7 @@ def intervals(values: dict, title: str, xlabel: str, reference: float | None = N
         if reference_label:
             fig.legend(fontsize=8, loc="outside lower center", frameon=False)
     ax.set_yticks(y, [f"{n}: {p:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo + hi) else " (no interval)")
-                      for n, p, lo, hi in zip(names, point, low, high)], fontsize=8)
+                      for n, p, lo, hi in zip(names, point, low, high, strict=True)], fontsize=8)
     ax.set_ylim(len(names) - 0.5, -0.5)
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
@@ -314,8 +342,11 @@ def _kind(module, before, after) -> str:
 def architecture(model, title: str, input_shape=(1, 10, 1, 34950)):
     """A block diagram, top to bottom, of a model with a `stages(x)` generator (rawtag.models): one box per
     stage with its name, output shape and parameters, coloured by kind (KIND_COLORS), for a zero input
-    of `input_shape` run in eval mode. Chapter 03 (the base CNN, the paper's Fig. 1) and chapter 06 (the
-    improved CNN, Fig. 5); chapter 07 for the sample-level models."""
+    of `input_shape` run in eval mode. The base CNN is the paper's Fig. 1; chapter 06 draws
+    the improved CNN (Fig. 5), chapter 07 the sample-level models.
+
+    Chapter: 03_base_cnn
+    """
     import torch
     from matplotlib.patches import FancyBboxPatch, Patch
 
@@ -357,7 +388,10 @@ def architecture(model, title: str, input_shape=(1, 10, 1, 34950)):
 def spectrograms(panels: dict, sample_rate: int, title: str, n_mels: int = 64, n_fft: int = 512, hop: int = 256):
     """Log-mel spectrograms (dB re. the loudest bin of all panels, one colour scale, 80 dB range) of named
     1-D sample arrays, in a grid. Hann-windowed numpy STFT, librosa's mel filterbank.
-    Chapter 01 (one clip per synthetic style) and chapter 05 (the best and worst clips)."""
+    One clip per synthetic style; chapter 05 draws the best and worst clips.
+
+    Chapter: 01_data
+    """
     import librosa
     from numpy.lib.stride_tricks import sliding_window_view
 
@@ -375,7 +409,7 @@ def spectrograms(panels: dict, sample_rate: int, title: str, n_mels: int = 64, n
     fig, axes = _figure(3.6 * ncols + 0.8, 2.4 * nrows + 0.4, nrows=nrows, ncols=ncols, squeeze=False)
     centres = librosa.mel_frequencies(n_mels + 2, fmax=sample_rate / 2)[1:-1]
     ticks = np.linspace(0, n_mels - 1, 5).round().astype(int)
-    for ax, (name, (s, seconds)) in zip(axes.flat, specs.items()):
+    for ax, (name, (s, seconds)) in zip(axes.flat, specs.items(), strict=False):
         im = ax.imshow(s - top, aspect="auto", origin="lower", cmap="magma", vmin=-80, vmax=0,
                        extent=[0, seconds, 0, n_mels])
         ax.set_yticks(ticks + 0.5, [f"{centres[t]:.0f}" for t in ticks])
@@ -392,7 +426,9 @@ def spectrograms(panels: dict, sample_rate: int, title: str, n_mels: int = 64, n
 
 def clip_predictions(probs: np.ndarray, truth: np.ndarray, tags: list, title: str, top: int = 12):
     """A clip's predicted probabilities for its top tags and its true tags; true tags in green.
-    Chapter 05."""
+
+    Chapter: 05_qualitative
+    """
     probs, truth = np.asarray(probs), np.asarray(truth).astype(bool)
     shown = list(dict.fromkeys([*np.argsort(-probs)[:top], *np.flatnonzero(truth)]))
     shown.sort(key=lambda j: -probs[j])
@@ -407,7 +443,10 @@ def clip_predictions(probs: np.ndarray, truth: np.ndarray, tags: list, title: st
 
 
 def clip_losses(losses: np.ndarray, marked: dict, title: str):
-    """Histogram of per-clip BCE with the named clips marked. Chapter 05."""
+    """Histogram of per-clip BCE with the named clips marked.
+
+    Chapter: 05_qualitative
+    """
     fig, ax = _figure(7, 2.8)
     ax.hist(losses, bins=40, color="tab:blue")
     for i, (name, value) in enumerate(marked.items()):
@@ -420,7 +459,11 @@ def clip_losses(losses: np.ndarray, marked: dict, title: str):
 
 
 def bars(values: dict, title: str, ylabel: str, reference: float | None = None, reference_label: str = ""):
-    """A bar per named value (an ablation step, a model), with an optional dashed reference line."""
+    """A bar per named value (an ablation step, a model), with an optional dashed reference line: for a
+    ladder of changes like chapter 06's.
+
+    Chapter: 06_improvements
+    """
     fig, ax = _figure(max(5, 1.1 * len(values)), 3.2)
     names = list(values)
     ax.bar(range(len(names)), [values[n] for n in names], color="tab:purple")
@@ -449,7 +492,10 @@ def _responses(weights, sample_rate: int, n_fft: int):
 
 def filter_responses(weights: np.ndarray, sample_rate: int, title: str, n_fft: int = 512):
     """Magnitude responses (dB) of first-layer filters [filters, 1, taps], one row per filter sorted by peak
-    frequency; a single filter is drawn by `filter_taps`. Chapter 07: what the front ends learned."""
+    frequency; a single filter is drawn by `filter_taps`. Shows what the front ends learned.
+
+    Chapter: 07_beyond
+    """
     w, freqs, response = _responses(weights, sample_rate, n_fft)
     if len(w) == 1:
         return filter_taps(weights, sample_rate, title, n_fft)
@@ -467,7 +513,10 @@ def filter_responses(weights: np.ndarray, sample_rate: int, title: str, n_fft: i
 def filter_taps(weights: np.ndarray, sample_rate: int, title: str, n_fft: int = 4096):
     """A first-layer filter bank [F, 1, L] or [F, L]. One filter (the base CNN's): its taps against sample
     index (ms on top) and its magnitude response in dB against Hz, the -3 dB band around the peak shaded.
-    Several filters: `filter_responses`' image. Chapters 03, 04 and 06 (what the strided conv learned), 07."""
+    Several filters: `filter_responses`' image. Shows what the strided conv learned.
+
+    Chapter: 03_base_cnn
+    """
     w, freqs, response = _responses(weights, sample_rate, n_fft)
     if len(w) > 1:
         return filter_responses(weights, sample_rate, title, n_fft)
@@ -500,7 +549,10 @@ def filter_taps(weights: np.ndarray, sample_rate: int, title: str, n_fft: int = 
 
 def max_pool_toy(x, size: int = 4, at: int | None = None):
     """A toy sequence and its max-pool of `size`, stride 1 (len(x) - size + 1 outputs), as rows of cells;
-    the window of output `at` (default: the middle one) and its maximum highlighted. Chapter 03."""
+    the window of output `at` (default: the middle one) and its maximum highlighted.
+
+    Chapter: 03_base_cnn
+    """
     from matplotlib.patches import Polygon, Rectangle
     from numpy.lib.stride_tricks import sliding_window_view
 

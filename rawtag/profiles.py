@@ -8,13 +8,15 @@
 
 A profile sets defaults only; an explicit flag or notebook parameter wins. Taught in the README and
 chapter 03.
+
+Chapter: 03_base_cnn
 """
 from __future__ import annotations
 
 PROFILES = {
     "smoke": {"dataset": "synthetic", "synth_clips": 96, "epochs": 2, "max_train_clips": 48,
               "max_eval_clips": 32, "log_every": 2, "seeds": 2,
-              "per_model": {"beyond": {"epochs": 1, "max_train_clips": 4, "max_eval_clips": 8}}},
+              "per_model": {"beyond": {"epochs": 1, "max_train_clips": 4, "max_eval_clips": 6}}},
     "quick": {"dataset": "synthetic", "synth_clips": 1200, "epochs": 20, "max_train_clips": None,
               "max_eval_clips": None, "log_every": 30, "seeds": 3,
               # the improved CNN trains at ~6 clips/s on 2 CPU cores: fewer clips and epochs keep it minutes
@@ -31,7 +33,10 @@ PRECISIONS = ("fp32", "bf16")  # float32 (TF32 matmuls allowed on GPUs), or bflo
 
 def profile(name: str, model: str | None = None) -> dict:
     """The profile's settings, with the overrides for `model` applied where the profile has any. `beyond`
-    names chapter 07's budget, the same for every model it compares."""
+    names chapter 07's budget, the same for every model it compares.
+
+    Chapter: 03_base_cnn
+    """
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
     settings = {k: v for k, v in PROFILES[name].items() if k != "per_model"}
@@ -41,7 +46,10 @@ def profile(name: str, model: str | None = None) -> dict:
 
 def train_config(name: str, model: str = "base", model_params: dict | None = None, **overrides):
     """A `TrainConfig` for `model` with the profile's budget; `overrides` (TrainConfig fields) win where
-    they are not None. Used by `rawtag train` and by every chapter that trains."""
+    they are not None. Used by `rawtag train` and by every chapter that trains.
+
+    Chapter: 03_base_cnn
+    """
     from .train import TrainConfig
 
     budget = {k: v for k, v in profile(name, model).items() if k in TRAIN_KEYS}

@@ -3,7 +3,10 @@
 A progress bar redraws itself with carriage returns; written to a file (`rawtag train ... > log`) every
 redraw stays in it. So bars are drawn only when stderr is a terminal or inside a Jupyter kernel (where
 tqdm.auto draws a widget); elsewhere `tqdm` is disabled (training prints its own line per epoch) and
-`counter` prints a plain line every 10 % of the work.
+`counter` prints a plain line every 10 % of the work. Chapter 01's `prepare` and `write_synthetic`
+are the first to report their progress this way.
+
+Chapter: 01_data
 """
 from __future__ import annotations
 
@@ -11,7 +14,10 @@ import sys
 
 
 def interactive() -> bool:
-    """True on a terminal or in a Jupyter kernel: where a redrawn bar is seen, not logged."""
+    """True on a terminal or in a Jupyter kernel: where a redrawn bar is seen, not logged.
+
+    Chapter: 01_data
+    """
     if "ipykernel" in sys.modules:
         try:
             from IPython import get_ipython
@@ -27,7 +33,10 @@ def interactive() -> bool:
 
 
 def tqdm(*args, **kwargs):
-    """tqdm.auto.tqdm, disabled where a bar would be logged rather than seen (see `interactive`)."""
+    """tqdm.auto.tqdm, disabled where a bar would be logged rather than seen (see `interactive`).
+
+    Chapter: 01_data
+    """
     from tqdm.auto import tqdm as bar
 
     if not interactive():
@@ -69,7 +78,10 @@ class _Lines:
 
 
 def counter(total: int, desc: str, unit: str = "clip", initial: int = 0, enabled: bool = True):
-    """A progress counter for long work: a bar where it is seen, plain lines in a log, nothing if disabled."""
+    """A progress counter for long work: a bar where it is seen, plain lines in a log, nothing if disabled.
+
+    Chapter: 01_data
+    """
     if enabled and not interactive():
         return _Lines(total, desc, unit, initial)
     from tqdm.auto import tqdm as bar

@@ -4,6 +4,8 @@ Taught in chapter 03 (base CNN); every chapter reads runs through `Run` instead 
 run folder holds `config.json`, `history.json`, `results.json`, `predictions.npz` (the best model's
 logits and labels per split) and `checkpoints/`; the names live here, and `rawtag.train` and
 `rawtag.inference` use them.
+
+Chapter: 03_base_cnn
 """
 from __future__ import annotations
 
@@ -22,7 +24,10 @@ RUN_FILES = (CONFIG, HISTORY, RESULTS, PREDICTIONS, CHECKPOINTS)  # what `--forc
 
 class Run:
     """One run folder. Validation scores come in two kinds: `valid_last` (the last epoch's model) and
-    `valid_best` (the best epoch's, chosen on the same validation clips, so optimistic)."""
+    `valid_best` (the best epoch's, chosen on the same validation clips, so optimistic).
+
+    Chapter: 03_base_cnn
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -112,7 +117,10 @@ class Run:
 
 def runs_table(runs: dict, label: str, test: bool = True):
     """A table of named runs: validation ROC-AUC at the last and the best epoch, PR-AUC, and test ROC-AUC
-    where the split has one. `label` names the data and profile in the headers. Chapters 02-07."""
+    where the split has one. `label` names the data and profile in the headers. Chapters 02-07.
+
+    Chapter: 03_base_cnn
+    """
     from .show import table
 
     with_test = test and any(r.test is not None for r in runs.values())
@@ -122,5 +130,6 @@ def runs_table(runs: dict, label: str, test: bool = True):
             for name, r in runs.items()]
     if with_test:
         header.append(f"test ROC-AUC ({label})")
-        rows = [row + [r.test if r.test is not None else float("nan")] for row, r in zip(rows, runs.values())]
+        rows = [row + [r.test if r.test is not None else float("nan")]
+                for row, r in zip(rows, runs.values(), strict=True)]
     return table(header, rows)

@@ -5,6 +5,8 @@ number the chapter just computed instead of a typed-in one; outside a myst-nb in
 `table` formats each column's numbers by what the column holds (AUCs to 4 decimals, seconds to 1, clips
 per second to none, counts with thousands separators); `results_table` shows a training run's results
 file as such a table, so no chapter prints raw JSON.
+
+Chapter: 01_data
 """
 from __future__ import annotations
 
@@ -16,7 +18,10 @@ import numpy as np
 
 def glue(name: str, value) -> None:
     """Make `value` citable in the chapter's prose as {glue:text}`name` (or `name:.4f`). Without myst-nb
-    (a bare Colab kernel) it does nothing: the prose then shows the role's name instead of the number."""
+    (a bare Colab kernel) it does nothing: the prose then shows the role's name instead of the number.
+
+    Chapter: 01_data
+    """
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
@@ -36,7 +41,10 @@ COLUMN_RULES = [
 def column_format(header, floats: str | None = None, formats: dict | None = None) -> str:
     """The format of a float column: `formats[header]` if given, else the first of `COLUMN_RULES` that
     matches the header (AUC: .4f; seconds, `s per ...`, `... s`: .1f; clips/s: .0f, or two significant
-    digits below 10), else `floats` (default .4f)."""
+    digits below 10), else `floats` (default .4f).
+
+    Chapter: 01_data
+    """
     if formats and header in formats:
         return formats[header]
     name = str(header).lower()
@@ -48,7 +56,10 @@ def column_format(header, floats: str | None = None, formats: dict | None = None
 
 def number(value, spec: str = ".4f") -> str:
     """One value as a reader should see it: floats with `spec` (NaN and None as n/a), ints with
-    thousands separators, anything else as text."""
+    thousands separators, anything else as text.
+
+    Chapter: 01_data
+    """
     if value is None:
         return "n/a"
     if isinstance(value, (bool, np.bool_)):
@@ -71,7 +82,10 @@ def table(header: list, rows: list, floats: str | None = None, formats: dict | N
 
     Float cells are formatted per column (see `column_format`): `formats` maps a header to a format
     (`{"s per epoch": ".2f"}`), the header rules cover AUCs, seconds and clips/s, and `floats` (default
-    .4f) the other float columns. Ints get thousands separators; NaN and None show as n/a."""
+    .4f) the other float columns. Ints get thousands separators; NaN and None show as n/a.
+
+    Chapter: 01_data
+    """
     from IPython.display import Markdown
 
     specs = [column_format(h, floats, formats) for h in header]
@@ -80,12 +94,15 @@ def table(header: list, rows: list, floats: str | None = None, formats: dict | N
         return number(v, spec).replace("|", "\\|")
 
     lines = ["| " + " | ".join(str(h).replace("|", "\\|") for h in header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v, spec) for v, spec in zip(row, specs)) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(v, spec) for v, spec in zip(row, specs, strict=False)) + " |" for row in rows]
     return Markdown("\n".join(lines))
 
 
 def results_rows(results: dict) -> list[list[str]]:
-    """The rows of `results_table`: [what, value] pairs, numbers already formatted."""
+    """The rows of `results_table`: [what, value] pairs, numbers already formatted.
+
+    Chapter: 03_base_cnn
+    """
     rows = []
     epochs, best = results.get("epochs"), results.get("best_epoch")
     if best is not None:
@@ -118,12 +135,18 @@ def results_rows(results: dict) -> list[list[str]]:
 def results_table(results: dict):
     """A training run's results (`results.json`: best_epoch, epochs, valid {roc_auc, pr_auc, clips}, test
     or None, the last epoch's validation AUC, train_clips) as a small two-column table, AUCs to 4
-    decimals. Chapters show this instead of printing the JSON."""
+    decimals, to show instead of the JSON.
+
+    Chapter: 03_base_cnn
+    """
     return table(["result", "value"], results_rows(results))
 
 
 def audio(samples: np.ndarray, sample_rate: int, seconds: float | None = 5.0):
-    """An audio player for the first `seconds` of `samples` (int16 or float); short keeps the book small."""
+    """An audio player for the first `seconds` of `samples` (int16 or float); short keeps the book small.
+
+    Chapter: 01_data
+    """
     from IPython.display import Audio
 
     x = np.asarray(samples)

@@ -45,7 +45,10 @@ from .profiles import PRECISIONS
 
 @dataclass
 class TrainConfig:
-    """Everything that decides a run. `None` means "the model's paper protocol" (see `models.protocol`)."""
+    """Everything that decides a run. `None` means "the model's paper protocol" (see `models.protocol`).
+
+    Chapter: 03_base_cnn
+    """
 
     model: str = "base"
     model_params: dict = field(default_factory=dict)
@@ -120,8 +123,10 @@ def _claim_run(out: Path, run_config: dict, force: bool) -> bool:
         problem = "checkpoints but no readable config.json (its settings are unknown)"
     elif config is not None and last.exists():
         new = json.loads(json.dumps(run_config))
-        flat = lambda c: {**{f"train.{k}": v for k, v in c.get("train", {}).items() if k != "epochs"},  # noqa: E731
-                          **{k: v for k, v in c.items() if k != "train"}}
+        def flat(c):  # the settings that must agree (any number of epochs may extend a run)
+            return {**{f"train.{k}": v for k, v in c.get("train", {}).items() if k != "epochs"},
+                    **{k: v for k, v in c.items() if k != "train"}}
+
         differ = sorted(k for k in set(flat(config)) | set(flat(new)) if flat(config).get(k) != flat(new).get(k))
         history = _json_or_none(out / runs.HISTORY) or {}
         trained = len(history.get("epochs", []))
@@ -233,11 +238,13 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
                     crop=getattr(core, "train_crop", None), **common)
     valid = Batches(data, "valid", max_clips=cfg.max_eval_clips, **common)
 
+    last_valid = None  # the last epoch's validation predictions: the final scores reuse them if it was the best
     for epoch in range(state.next_epoch, cfg.epochs):
         started = time.perf_counter()
         train_loss = train_epoch(model, train, optimizer, epoch, cfg, ctx, state, progress)
         seconds = time.perf_counter() - started
-        logits, labels, _ = distributed.gather(ctx, *predict(core, valid, cfg.precision, progress, desc="validate"))
+        last_valid = distributed.gather(ctx, *predict(core, valid, cfg.precision, progress, desc="validate"))
+        logits, labels, _ = last_valid
         scores = tag_scores(labels, logits, data.tags)
         if scheduler is not None:
             scheduler.step(scores.roc_auc)
@@ -255,7 +262,7 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
     finished = _json_or_none(out / runs.RESULTS)
     if finished is not None and finished.get("epochs") == cfg.epochs:
         return finished
-    return _finish(data, out, core, cfg, params, state, len(train.rows), common, ctx, device, progress)
+    return _finish(data, out, core, cfg, params, state, len(train.rows), common, ctx, device, progress, last_valid)
 
 
 def train_epoch(model: nn.Module, train: Batches, optimizer, epoch: int, cfg: TrainConfig,
@@ -338,8 +345,11 @@ def _save_epoch(out: Path, core, optimizer, scheduler, device, state: _Progress,
 
 
 def _finish(data: PreparedSet, out: Path, core, cfg: TrainConfig, params: dict, state: _Progress,
-            train_clips: int, common: dict, ctx: distributed.Context, device, progress: bool) -> dict:
-    """Score the best checkpoint on validation and test; write predictions.npz, then results.json last."""
+            train_clips: int, common: dict, ctx: distributed.Context, device, progress: bool,
+            last_valid: tuple | None) -> dict:
+    """Score the best checkpoint on validation and test; write predictions.npz, then results.json last.
+    `last_valid` (the last epoch's validation predictions, if this process trained it) stands in for a
+    second validation pass when the last epoch is the best: the same weights on the same clips."""
     best_path = out / runs.BEST
     fix = f"delete {best_path} and {out / runs.LAST} and rerun the same command to train again"
     best = load_checkpoint(best_path, device, fix)
@@ -356,7 +366,11 @@ def _finish(data: PreparedSet, out: Path, core, cfg: TrainConfig, params: dict, 
         if len(batches.rows) == 0:
             results[split] = None
             continue
-        logits, labels, rows = distributed.gather(ctx, *predict(core, batches, cfg.precision, progress, desc=split))
+        if split == "valid" and last_valid is not None and best["epoch"] == last["epoch"]:
+            logits, labels, rows = last_valid
+        else:
+            logits, labels, rows = distributed.gather(ctx, *predict(core, batches, cfg.precision, progress,
+                                                                    desc=split))
         scores = tag_scores(labels, logits, data.tags)
         results[split] = {"roc_auc": scores.roc_auc, "pr_auc": scores.pr_auc, "clips": len(rows),
                           "excluded_tags": scores.excluded}

@@ -2,6 +2,8 @@
 
 The rendered book has no kernel, so an explorer first shows the plain view of its first choice (a static
 figure and player that survive in the HTML), then, in a live kernel with ipywidgets, a control to change it.
+
+Chapter: 01_data
 """
 from __future__ import annotations
 
@@ -10,14 +12,17 @@ import numpy as np
 
 def show_clip(data, row: int, seconds: float = 5.0, probs: np.ndarray | None = None):
     """Display one prepared clip: its path and tags, its waveform with sub-clip boundaries, a player, and
-    (given `probs`) its predicted tags. Chapters 01 and 05."""
+    (given `probs`) its predicted tags.
+
+    Chapter: 01_data
+    """
     import matplotlib.pyplot as plt
     from IPython.display import display
 
     from . import plots, show
     from .data.audio import SUBCLIP_SAMPLES
 
-    tags = [t for t, on in zip(data.tags, data.labels[row]) if on]
+    tags = [t for t, on in zip(data.tags, data.labels[row], strict=True) if on]
     x = np.asarray(data.clips[row])
     title = f"row {row}: {data.paths[row]}\ntags: {', '.join(tags) or '(none)'}"
     display(plots.waveform(x / 32768, data.sample_rate, title, SUBCLIP_SAMPLES))
@@ -34,10 +39,16 @@ def clip_explorer(data, rows, seconds: float = 5.0, probs: dict | None = None, s
 
     `probs` maps a row to its predicted probabilities (chapter 05); rows are labelled by their path.
     `static` is accepted for older callers and ignored: the plain view is always drawn, so the book never
-    shows an empty explorer."""
+    shows an empty explorer.
+
+    Chapter: 01_data
+    """
     del static
     rows = [int(r) for r in rows]
-    view = lambda row: show_clip(data, row, seconds, None if probs is None else probs[row])  # noqa: E731
+
+    def view(row):
+        show_clip(data, row, seconds, None if probs is None else probs[row])
+
     view(rows[0])
     try:
         import ipywidgets as w

@@ -5,6 +5,8 @@ device; the split scheme is the paper's unless a chapter asks for another). Rela
 from the project root (the nearest folder above the working directory holding `_toc.yml`), else from the
 working directory, so a chapter finds the same data whether it runs from `notebooks/`, from the book
 runner or on Colab. Chapter 01 shows the steps `data()` takes.
+
+Chapter: 01_data
 """
 from __future__ import annotations
 
@@ -20,7 +22,10 @@ DATASETS = ("synthetic", "mtat")
 
 def project_root(start: str | os.PathLike | None = None) -> Path | None:
     """The nearest folder at or above `start` (default: the working directory) holding `_toc.yml`; the
-    book runner names it in `RAWTAG_PROJECT` for chapters it executes elsewhere."""
+    book runner names it in `RAWTAG_PROJECT` for chapters it executes elsewhere.
+
+    Chapter: 01_data
+    """
     if start is None and os.environ.get("RAWTAG_PROJECT"):
         return Path(os.environ["RAWTAG_PROJECT"])
     here = Path(start or Path.cwd()).resolve()
@@ -31,7 +36,10 @@ def project_root(start: str | os.PathLike | None = None) -> Path | None:
 
 
 def locate(path: str | os.PathLike) -> Path:
-    """An absolute path: relative ones are taken from the project root, else the working directory."""
+    """An absolute path: relative ones are taken from the project root, else the working directory.
+
+    Chapter: 01_data
+    """
     path = Path(path).expanduser()
     if path.is_absolute():
         return path
@@ -40,7 +48,10 @@ def locate(path: str | os.PathLike) -> Path:
 
 def shown(path: str | os.PathLike) -> str:
     """`path` as a chapter should print it: relative to the project root when inside it (so a rendered page
-    never shows the folders of the machine that built it), else from the folder above it."""
+    never shows the folders of the machine that built it), else from the folder above it.
+
+    Chapter: 01_data
+    """
     path = Path(path).resolve()
     for base in (project_root(), Path.cwd()):
         if base is not None and path.is_relative_to(base.resolve()):
@@ -51,7 +62,10 @@ def shown(path: str | os.PathLike) -> str:
 @dataclass
 class Workspace:
     """Where a chapter's data and runs live and how big they are: built from the chapter's `parameters`
-    cell. `data()` makes the prepared set, `train()` trains or reads back a run. Chapter 01."""
+    cell. `data()` makes the prepared set, `train()` trains or reads back a run. Chapter 01.
+
+    Chapter: 01_data
+    """
 
     profile: str = "quick"
     dataset: str | None = None  # None: the profile's dataset

@@ -37,12 +37,12 @@ def tone_source(root: Path, clips: int = 60, seed: int = 0, seconds: float = 29.
         folder = "0123456789abcdef"[i % 16]
         on = rng.random(4) < 0.4
         on[rng.integers(0, 4)] = True
-        x = sum(np.sin(2 * np.pi * f * t) * 0.2 for f, k in zip(freqs, on) if k)
+        x = sum(np.sin(2 * np.pi * f * t) * 0.2 for f, k in zip(freqs, on, strict=True) if k)
         x = x + rng.standard_normal(len(t)) * 0.05
         rel = f"{folder}/tone_{i:03d}.wav"
         (root / folder).mkdir(parents=True, exist_ok=True)
         sf.write(root / rel, x.astype(np.float32), 16000)
-        rows.append((i + 1, {tg for tg, k in zip(tags, on) if k}, rel))
+        rows.append((i + 1, {tg for tg, k in zip(tags, on, strict=True) if k}, rel))
     write_annotations(root / "annotations_final.csv", rows)
     return root
 

@@ -7,6 +7,7 @@ import soundfile as sf
 import torch
 
 from rawtag.data import audio
+
 from conftest import MTAT_DIR, SHARED
 
 REAL_CLIP = MTAT_DIR / "audio" / "e" / "joram-moments_of_clarity-08-solipsism-59-88.mp3"
@@ -53,7 +54,10 @@ def test_default_rate_is_the_papers_and_resampling_filters_aliases(tmp_path):
     assert audio.SAMPLE_RATE == 12000 and audio.CLIP_SAMPLES / audio.SAMPLE_RATE == pytest.approx(29.125)
     rate = 48000
     t = np.arange(rate * 2) / rate
-    tone = lambda hz: (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)  # noqa: E731
+
+    def tone(hz):
+        return (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
     sf.write(tmp_path / "low.wav", tone(1000), rate)
     low = audio.load(tmp_path / "low.wav")  # default: 12 kHz
     assert len(low) == 2 * 12000 and abs(_peak_hz(low, 12000) - 1000) < 2

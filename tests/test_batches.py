@@ -60,7 +60,7 @@ def test_in_memory_and_memmap_agree_and_max_clips(synth_prepared):
     a = list(Batches(data, "train", batch_size=4, shuffle=True, seed=1, max_clips=5, prefetch=0))
     b = list(Batches(data, "train", batch_size=4, shuffle=True, seed=1, max_clips=5, in_memory=True))
     assert sum(len(x.rows) for x in a) == 5
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert np.array_equal(x.rows, y.rows) and torch.equal(x.x, y.x)
     rows = np.arange(100)
     assert np.array_equal(subset(rows, 10), subset(rows, 10)) and len(subset(rows, 10)) == 10

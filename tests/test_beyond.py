@@ -13,8 +13,8 @@ from rawtag.data import audio
 from rawtag.data.batches import Batches
 from rawtag.data.prepare import PreparedSet, prepare
 from rawtag.models import build_model, count_parameters, describe
-from rawtag.runs import Run
 from rawtag.models.beyond import SAMPLE_WIDTHS, SEGMENT, mean_probability_logit, segment_starts
+from rawtag.runs import Run
 
 from conftest import tone_source
 
@@ -136,7 +136,7 @@ def test_training_draws_one_seeded_segment_per_clip(prepared_22k):
     again, same = epoch(7, 0)  # a resumed run rebuilds the pipeline: the same segments
     assert all(a.x.shape[1:] == (1, SEGMENT) for a in first)
     np.testing.assert_array_equal(starts, same)
-    for a, b in zip(first, again):
+    for a, b in zip(first, again, strict=True):
         torch.testing.assert_close(a.x, b.x, rtol=0, atol=0)
     _, next_epoch = epoch(7, 1)
     _, other_seed = epoch(8, 0)

@@ -142,7 +142,8 @@ def test_a_failing_chapter_is_named_with_its_cell(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RAWTAG_PROJECT", raising=False)
     lines = []
-    with pytest.raises(book.BookError, match=r"chapter 02_broken failed in cell In \[\d+\] \(.raise ValueError.*ValueError: no such clip"):
+    failed = r"chapter 02_broken failed in cell In \[\d+\] \(.raise ValueError.*ValueError: no such clip"
+    with pytest.raises(book.BookError, match=failed):
         book.run("smoke", out=tmp_path / "executed", log=lines.append)
     assert (tmp_path / "executed" / "01_fine.ipynb").exists()
     assert (tmp_path / "executed" / "02_broken.failed.ipynb").exists()
@@ -259,7 +260,8 @@ def output_noise_problems(html: Path) -> list[str]:
         for word in ("WARNING", "Traceback", "UserWarning", "Warning: ", "[IPKernelApp]"):
             if word in shown:
                 at = shown.find(word)
-                problems.append(f"{path.relative_to(html)}: {word!r} in an output: ...{shown[max(0, at - 80):at + 120]!r}")
+                context = shown[max(0, at - 80):at + 120]
+                problems.append(f"{path.relative_to(html)}: {word!r} in an output: ...{context!r}")
         raw = path.read_text(errors="replace")
         for marker in ("tag_injected-parameters", "tag_remove-cell", "%pip install"):
             if marker in raw:

@@ -51,7 +51,7 @@ def test_torchrun_two_processes_match_one(tone_prepared, tmp_path):
         assert b[split]["clips"] == a[split]["clips"]
         assert b[split]["roc_auc"] == pytest.approx(a[split]["roc_auc"], abs=1e-3)
     ha, hb = (json.loads((d / "history.json").read_text()) for d in (single, ddp))
-    for ea, eb in zip(ha["epochs"], hb["epochs"]):
+    for ea, eb in zip(ha["epochs"], hb["epochs"], strict=True):
         assert eb["train_loss"] == pytest.approx(ea["train_loss"], abs=1e-4)
         assert eb["valid_loss"] == pytest.approx(ea["valid_loss"], abs=1e-4)
     pa, pb = (np.load(d / "predictions.npz") for d in (single, ddp))
@@ -87,9 +87,9 @@ def test_torchrun_uneven_shares_and_batch_norm_match_one_process(tone_prepared, 
     # validation losses to 2e-5 and logits to 3e-4 (2e-4 to 7e-3 and 5e-3 to 1e-2 without): Adam turns the
     # rounding noise of gradients that are zero in exact arithmetic (the conv biases before batch norm) into
     # steps of the learning rate, which batch norm's running means carry into evaluation.
-    for ia, ib in zip(ha["iterations"], hb["iterations"]):
+    for ia, ib in zip(ha["iterations"], hb["iterations"], strict=True):
         assert ib["loss"] == pytest.approx(ia["loss"], abs=1e-5)
-    for ea, eb in zip(ha["epochs"], hb["epochs"]):
+    for ea, eb in zip(ha["epochs"], hb["epochs"], strict=True):
         assert eb["valid_loss"] == pytest.approx(ea["valid_loss"], abs=1e-4)
     pa, pb = (np.load(d / "predictions.npz") for d in (single, ddp))
     np.testing.assert_array_equal(pa["valid_rows"], pb["valid_rows"])

@@ -174,3 +174,5 @@ def test_level_tags_auc_reads_two_runs():
     assert set(out) == {"loud", "quiet", "macro"}
     assert out["loud"][0] == pytest.approx(roc_auc_score(labels[:, 0], a.logits()[:, 0]), abs=1e-4)
     assert out["quiet"][1] == pytest.approx(roc_auc_score(labels[:, 1], b.logits()[:, 1]), abs=1e-4)
+    macro_b = np.mean([roc_auc_score(labels[:, j], b.logits()[:, j]) for j in range(3)])  # over every tag
+    assert out["macro"][1] == pytest.approx(macro_b, abs=1e-4)

@@ -552,6 +552,7 @@ def test_seed_minus_one_names_the_option_and_writes_nothing(tmp_path, capsys):
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow  # trains two epochs, then evaluates and tags: about 5 s
 def test_tiny_validation_split_keeps_a_usable_checkpoint(tiny, tmp_path, capsys):
     _, data = tiny
     r = tmp_path / "r"

@@ -11,6 +11,7 @@ import pytest
 
 from rawtag.data import mtat
 from rawtag.data.download import download
+
 from conftest import MTAT_DIR, write_annotations
 
 REAL = MTAT_DIR / "annotations_final.csv"
@@ -32,7 +33,11 @@ def test_real_top50_matches_published_list():
     assert len(ann.tags) == 188 and len(ann.clip_ids) == 25863
     assert list(mtat.MTAT_TAGS) == ann.tags
     published = (MTAT_DIR / "splits" / "lee" / "top50_tags.txt").read_text().split()
-    camel = lambda t: t.split()[0] + "".join(w.capitalize() for w in t.split()[1:])  # noqa: E731
+
+    def camel(tag):
+        first, *rest = tag.split()
+        return first + "".join(w.capitalize() for w in rest)
+
     top = mtat.top_tags(ann, 50)
     assert [camel(t) for t in top] == published
     assert top[0] == "guitar" and top[-1] == "choral"

@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_rgb
+from matplotlib.image import AxesImage
+from matplotlib.patches import FancyBboxPatch, Rectangle
 
-matplotlib.use("Agg")
+from rawtag import plots
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
-from matplotlib.colors import to_rgb  # noqa: E402
-from matplotlib.image import AxesImage  # noqa: E402
-from matplotlib.patches import FancyBboxPatch, Rectangle  # noqa: E402
-
-from rawtag import plots  # noqa: E402
+matplotlib.use("Agg")  # headless: pyplot picks its backend at the first figure, so switching here is in time
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,7 @@ import soundfile as sf
 
 from rawtag.data import audio, mtat
 from rawtag.data.prepare import PreparedSet, PrepareError, prepare
+
 from conftest import tone_source
 
 
@@ -73,7 +74,7 @@ def test_bad_files_are_skipped_or_converted(tmp_path):
     assert stereo_row in kept and data.rowstats[stereo_row, 1] > 9000
 
 
-def test_killed_preparation_resumes_byte_identical(tmp_path):
+def test_killed_preparation_resumes_byte_identical(tmp_path, monkeypatch):
     src = tone_source(tmp_path / "src", clips=48)
     whole = prepare(src, tmp_path / "whole", top_k=4, workers=1, progress=False)
     out = tmp_path / "killed"
@@ -94,14 +95,16 @@ def test_killed_preparation_resumes_byte_identical(tmp_path):
     done_before = log.read_text().count("\n")
     assert 10 <= done_before < 48
     decoded = []
-    import rawtag.data.prepare as prep
-    original = prep._decode_row
-    prep._decode_row = lambda path, *a: decoded.append(path) or original(path, *a)
-    try:
-        prepare(src, out, top_k=4, workers=1, progress=False)
-    finally:
-        prep._decode_row = original
+    load = audio.load
+
+    def counted_load(path, *args, **kwargs):
+        decoded.append(path)
+        return load(path, *args, **kwargs)
+
+    monkeypatch.setattr(audio, "load", counted_load)  # workers=1: every clip is decoded in this process
+    prepare(src, out, top_k=4, workers=1, progress=False)
     assert len(decoded) == 48 - done_before  # no clip decoded twice
+    assert len(set(decoded)) == len(decoded)
     assert _digest(out) == _digest(whole)
     assert json.loads((out / "manifest.json").read_text()) == json.loads((whole / "manifest.json").read_text())
 

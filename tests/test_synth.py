@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from rawtag.data import mtat, synth
+
 from conftest import MTAT_DIR
 
 TOP50_MTAT = ("guitar classical slow techno strings drums electronic rock fast piano ambient beat violin vocal "
@@ -46,8 +47,11 @@ def test_same_seed_same_bytes(tmp_path):
     a = synth.write_synthetic(tmp_path / "a", clips=3, seed=11, workers=1, progress=False)
     b = synth.write_synthetic(tmp_path / "b", clips=3, seed=11, workers=2, progress=False)
     c = synth.write_synthetic(tmp_path / "c", clips=3, seed=12, workers=1, progress=False)
-    digest = lambda root: {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()  # noqa
-                           for p in sorted(root.rglob("*")) if p.is_file()}
+
+    def digest(root):
+        return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(root.rglob("*")) if p.is_file()}
+
     assert digest(a) == digest(b)
     assert digest(a) != digest(c)
 
@@ -63,7 +67,10 @@ def test_vocabulary_is_mtat_top50_with_sixteen_or_more_mechanisms():
 
 def test_co_occurrence_like_mtat():
     items = synth.plan(3000, seed=1)
-    tagged = lambda *ts: [it for it in items if all(t in it.tags for t in ts)]  # noqa: E731
+
+    def tagged(*ts):
+        return [it for it in items if all(t in it.tags for t in ts)]
+
     classical = tagged("classical")
     assert sum("drums" in it.tags for it in classical) / len(classical) < 0.02
     assert sum(("strings" in it.tags) or ("piano" in it.tags) or ("harpsichord" in it.tags)
@@ -89,7 +96,11 @@ def test_mechanisms_are_audible_in_the_spectrum():
     assert tenth > 1110  # a stiff string's 10th partial is sharp of 10 x 110 Hz
     low = synth.voice(120.0, n, rng, vowel="a")
     high = synth.voice(300.0, n, rng, vowel="a", formant_shift=1.15)
-    centroid = lambda x: (f * np.abs(np.fft.rfft(x))).sum() / np.abs(np.fft.rfft(x)).sum()  # noqa: E731
+
+    def centroid(x):
+        spectrum = np.abs(np.fft.rfft(x))
+        return (f * spectrum).sum() / spectrum.sum()
+
     assert centroid(high) > centroid(low)
     assert np.abs(synth.render_clip(synth.plan(1, seed=5)[0].song, rng)).max() <= 1.0
 

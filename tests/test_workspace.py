@@ -65,6 +65,7 @@ def test_config_uses_profile_budget_and_full_model_parameters():
         ws.config("resnet")
 
 
+@pytest.mark.slow  # trains the base CNN for an epoch: a few seconds
 def test_train_shares_and_reads_back_a_finished_run(tone_prepared, tmp_path, monkeypatch):
     ws = Workspace("smoke", runs_root=tmp_path)
     monkeypatch.setattr(Workspace, "data", lambda self, progress=True: __import__(

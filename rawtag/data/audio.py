@@ -2,6 +2,8 @@
 
 Taught in chapter 01 (data). The paper's geometry: 12 kHz audio, 10 sub-clips of 34,950 samples
 (2.9125 s each), so a clip is 349,500 samples (29.125 s) viewed as [10, 1, 34950].
+
+Chapter: 01_data
 """
 from __future__ import annotations
 
@@ -18,14 +20,19 @@ INPUTS = ("subclips", "waveform")  # how a model takes a batch of clips (its cla
 
 
 class AudioError(RuntimeError):
-    """A file that cannot be decoded; the message names the file and the reason."""
+    """A file that cannot be decoded; the message names the file and the reason.
+
+    Chapter: 01_data
+    """
 
 
 def load(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decode `path` (MP3, WAV, FLAC, OGG, ...) to mono float32 in [-1, 1] at `sample_rate`.
 
     Stereo and multichannel files are downmixed by averaging the channels; other rates are resampled
-    with soxr (high quality). Raises AudioError for a missing, empty or undecodable file. Chapter 01.
+    with soxr (high quality). Raises AudioError for a missing, empty or undecodable file.
+
+    Chapter: 01_data
     """
     import soundfile as sf
 
@@ -77,7 +84,9 @@ def fix_length(audio: np.ndarray, length: int = CLIP_SAMPLES) -> np.ndarray:
     """Crop to the first `length` samples, or zero-pad at the end up to it.
 
     MTAT clips decode to about 29.12 s, i.e. ~349,490 samples at 12 kHz: a few samples of padding
-    at most. Longer audio keeps its beginning (the paper feeds one fixed-length excerpt). Chapter 01.
+    at most. Longer audio keeps its beginning (the paper feeds one fixed-length excerpt).
+
+    Chapter: 01_data
     """
     if len(audio) >= length:
         return audio[:length]
@@ -85,12 +94,18 @@ def fix_length(audio: np.ndarray, length: int = CLIP_SAMPLES) -> np.ndarray:
 
 
 def to_int16(audio: np.ndarray) -> np.ndarray:
-    """Float in [-1, 1] to int16 PCM (clipped to [-1, 1], so symmetric), the storage type of a prepared set."""
+    """Float in [-1, 1] to int16 PCM (clipped to [-1, 1], so symmetric), the storage type of a prepared set.
+
+    Chapter: 01_data
+    """
     return np.round(np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
 
 
 def as_subclips(clip, subclips: int = SUBCLIPS):
-    """View a clip of 349,500 samples (numpy or torch, with any leading batch axes) as [..., 10, 1, 34950]."""
+    """View a clip of 349,500 samples (numpy or torch, with any leading batch axes) as [..., 10, 1, 34950].
+
+    Chapter: 01_data
+    """
     return clip.reshape(*clip.shape[:-1], subclips, 1, clip.shape[-1] // subclips)
 
 

@@ -6,6 +6,8 @@ with one fancy-indexing call per batch (no per-item decoding or Python work per 
 thread that keeps `prefetch` batches ready; conversion and normalization happen on the device. With
 `crop`, each clip gives one random window of `crop` samples instead (chapter 07: one 59,049-sample segment
 per clip and step), drawn by a generator seeded with (seed, epoch): a resumed run reads the same windows.
+
+Chapter: 03_base_cnn
 """
 from __future__ import annotations
 
@@ -23,13 +25,20 @@ from .prepare import PreparedSet
 
 @dataclass
 class Batch:
+    """One batch: model input `x`, labels `y` and the prepared set's `rows` they came from.
+
+    Chapter: 03_base_cnn
+    """
     x: torch.Tensor  # float32 [B, 10, 1, 34950], or [B, 1, L] for layout "waveform"
     y: torch.Tensor  # float32 [B, K]
     rows: np.ndarray  # the prepared set's row of each clip
 
 
 def subset(rows: np.ndarray, max_clips: int | None) -> np.ndarray:
-    """The first `max_clips` of a fixed (seed 0) shuffle of `rows`, sorted: the same clips for every run."""
+    """The first `max_clips` of a fixed (seed 0) shuffle of `rows`, sorted: the same clips for every run.
+
+    Chapter: 03_base_cnn
+    """
     if max_clips is None or max_clips >= len(rows):
         return rows
     if max_clips < 1:
@@ -38,7 +47,10 @@ def subset(rows: np.ndarray, max_clips: int | None) -> np.ndarray:
 
 
 class Batches:
-    """Iterate over one split in batches; `set_epoch(e)` reseeds the shuffle (seed, epoch)."""
+    """Iterate over one split in batches; `set_epoch(e)` reseeds the shuffle (seed, epoch).
+
+    Chapter: 03_base_cnn
+    """
 
     def __init__(self, data: PreparedSet, split: str, batch_size: int = 10, *, shuffle: bool = False,
                  seed: int = 0, normalization: str = "dataset", max_clips: int | None = None,
@@ -107,7 +119,7 @@ class Batches:
         if starts is not None:  # one window per clip: a contiguous read of `crop` samples each
             source = self.cache if self.cache is not None else self.data.clips
             index = self.position[rows] if self.cache is not None else rows
-            return np.stack([source[i, s:s + self.crop] for i, s in zip(index.tolist(), starts.tolist())])
+            return np.stack([source[i, s:s + self.crop] for i, s in zip(index.tolist(), starts.tolist(), strict=True)])
         if self.cache is not None:
             return self.cache[self.position[rows]]
         order = np.argsort(rows)  # read in file order, then put back in batch order

@@ -113,12 +113,18 @@ MTAT_TAGS = (
 
 
 class MTATError(RuntimeError):
-    """A problem with MTAT files that the user can fix; the message says how."""
+    """A problem with MTAT files that the user can fix; the message says how.
+
+    Chapter: 01_data
+    """
 
 
 @dataclass
 class Annotations:
-    """The annotation matrix: one row per clip, one column per tag (0/1)."""
+    """The annotation matrix: one row per clip, one column per tag (0/1).
+
+    Chapter: 01_data
+    """
 
     clip_ids: list[int]
     tags: list[str]
@@ -253,7 +259,7 @@ def splits(ann: Annotations, scheme: str = "folder", k: int = 50) -> dict:
     out = {"tags": tags, "train": [], "valid": [], "test": []}
     folders = PAPER_SPLIT_FOLDERS if scheme == "paper" else SPLIT_FOLDERS
     folder_split = {c: s for s, chars in folders.items() for c in chars}
-    for path, keep in zip(ann.mp3_paths, has_tag):
+    for path, keep in zip(ann.mp3_paths, has_tag, strict=True):
         split = folder_split.get(folder_of(path))
         if not keep or split is None:
             continue

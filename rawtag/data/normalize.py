@@ -9,6 +9,8 @@ needed and the map runs on the device after the int16 batch arrives.
 - `clip`: each clip mapped by its own min and max (every clip fills [-1, 1]; level is lost);
 - `none`: int16 / 32768, the plain float conversion;
 - `raw`: the int16 values as they are (up to +-32,767): no normalization at all, the paper's "before".
+
+Chapter: 02_normalization
 """
 from __future__ import annotations
 
@@ -18,14 +20,20 @@ MODES = ("dataset", "clip", "none", "raw")
 
 
 def fit_minmax(rowstats: np.ndarray, rows: np.ndarray) -> tuple[int, int]:
-    """(x_min, x_max) over the clips `rows` (typically the training split)."""
+    """(x_min, x_max) over the clips `rows` (typically the training split).
+
+    Chapter: 02_normalization
+    """
     if len(rows) == 0:
         raise ValueError("cannot fit normalization on an empty split")
     return int(rowstats[rows, 0].min()), int(rowstats[rows, 1].max())
 
 
 def minmax_affine(lo, hi):
-    """Scale and offset of Eq. (1) for the range [lo, hi] (arrays or scalars); a flat range maps to 0."""
+    """Scale and offset of Eq. (1) for the range [lo, hi] (arrays or scalars); a flat range maps to 0.
+
+    Chapter: 02_normalization
+    """
     lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
     span = np.where(hi > lo, hi - lo, 1.0)
     scale = 2.0 / span
@@ -34,7 +42,10 @@ def minmax_affine(lo, hi):
 
 
 def affine(mode: str, rowstats: np.ndarray, train_rows: np.ndarray):
-    """Per-row (scale, offset) arrays [N] for `mode`, fitted on `train_rows` where the mode needs it."""
+    """Per-row (scale, offset) arrays [N] for `mode`, fitted on `train_rows` where the mode needs it.
+
+    Chapter: 02_normalization
+    """
     n = len(rowstats)
     if mode == "dataset":
         scale, offset = minmax_affine(*fit_minmax(rowstats, train_rows))
@@ -49,5 +60,8 @@ def affine(mode: str, rowstats: np.ndarray, train_rows: np.ndarray):
 
 
 def apply(x: np.ndarray, scale, offset) -> np.ndarray:
-    """Eq. (1) on int16 samples as float32 (numpy; the training loop does the same in torch)."""
+    """Eq. (1) on int16 samples as float32 (numpy; the training loop does the same in torch).
+
+    Chapter: 02_normalization
+    """
     return x.astype(np.float32) * np.float32(scale) + np.float32(offset)

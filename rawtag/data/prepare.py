@@ -13,6 +13,8 @@ bytes are written, so a killed run resumes where it stopped and ends byte-identi
 The commit order makes a half-finished folder impossible to take for a finished one: labels and row
 statistics, then the rename of the audio to `clips.int16`, then the manifest, then `.prepare/` is removed;
 a rerun after a kill (or a full disk) at any of these steps resumes from the audio already there.
+
+Chapter: 01_data
 """
 from __future__ import annotations
 
@@ -36,7 +38,10 @@ MIN_SECONDS = 20.0  # shorter decoded audio is treated as truncated and skipped
 
 
 class PrepareError(RuntimeError):
-    """A preparation that cannot go on; the message says what to do."""
+    """A preparation that cannot go on; the message says what to do.
+
+    Chapter: 01_data
+    """
 
 
 def _decode_row(path: str, sample_rate: int, clip_samples: int, min_seconds: float):
@@ -46,7 +51,8 @@ def _decode_row(path: str, sample_rate: int, clip_samples: int, min_seconds: flo
     except audio.AudioError as e:
         return None, str(e).split(": ", 1)[-1], 0
     if len(x) < min_seconds * sample_rate:
-        return None, f"truncated: {len(x) / sample_rate:.2f} s of audio, expected {clip_samples / sample_rate:.2f} s", len(x)
+        expected = f"expected {clip_samples / sample_rate:.2f} s"
+        return None, f"truncated: {len(x) / sample_rate:.2f} s of audio, {expected}", len(x)
     return audio.to_int16(audio.fix_length(x, clip_samples)), "", len(x)
 
 
@@ -269,7 +275,9 @@ def _read_log(path: Path) -> dict:
 
 def _decode_all(rows, paths, source, sample_rate, length, min_seconds, workers):
     """Yield (row, result) as clips finish; at most 2 x workers clips in flight (bounded memory)."""
-    args = lambda i: (str(source / paths[i]), sample_rate, length, min_seconds)  # noqa: E731
+    def args(i):
+        return str(source / paths[i]), sample_rate, length, min_seconds
+
     if workers == 1:
         for i in rows:
             yield i, _decode_row(*args(i))
@@ -290,7 +298,10 @@ def _decode_all(rows, paths, source, sample_rate, length, min_seconds, workers):
 
 
 class PreparedSet:
-    """A prepared folder, opened read-only: audio memmap, labels, per-clip min/max, manifest. Chapter 01."""
+    """A prepared folder, opened read-only: audio memmap, labels, per-clip min/max, manifest.
+
+    Chapter: 01_data
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)

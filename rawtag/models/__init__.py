@@ -11,6 +11,7 @@ from __future__ import annotations
 # Bound before the model modules are imported: a model module may still do `from . import register`.
 from .registry import MODELS, build_model, count_parameters, defaults, describe, protocol, register
 
-from . import beyond, paper  # noqa: E402,F401  (registers the models)
+# isort: split
+from . import beyond, paper  # noqa: F401  (imported for their @register side effect: they fill MODELS)
 
 __all__ = ["MODELS", "build_model", "count_parameters", "defaults", "describe", "protocol", "register"]

@@ -190,10 +190,10 @@ class SampleLevelCNN(nn.Module):
             else:
                 yield "mean logit over segments", None, x.mean(dim=1)
 
-    def forward(self, x):
-        for *_, x in self.stages(x):
-            pass
-        return x
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for _name, _module, out in self.stages(x):  # the forward pass is the walk through the stages
+            x = out
+        return x  # the last stage's output: the clip logits
 
 
 @register("samplecnn")

@@ -1,4 +1,4 @@
-"""The strided "frame" convolution as matrix products over stride-sized blocks. Chapter 03.
+"""The strided "frame" convolution as matrix products over stride-sized blocks.
 
 The first layer of the paper's CNNs slides `out_channels` filters of `length` samples over a sub-clip in
 steps of `stride`. When the length is a multiple m of the stride, cut the sub-clip into blocks of `stride`
@@ -12,6 +12,8 @@ is the convolution's, in another order (equal to about 1e-6). For the base CNN's
 cores, per batch of 10 clips: forward 1.7 -> 0.7 ms and weight gradient 3.3 -> 1.5 ms at 256/256, and
 2.2 -> 0.8 ms and 6.1 -> 1.9 ms at 512/256, against `nn.Conv1d`. Lengths that are not a multiple of the
 stride use `nn.Conv1d`.
+
+Chapter: 03_base_cnn
 """
 from __future__ import annotations
 
@@ -56,7 +58,10 @@ class _BlockConv(torch.autograd.Function):
 
 class FrameConv(nn.Conv1d):
     """`nn.Conv1d(1, out_channels, length, stride)` (same parameters, same results) computed by blocks when
-    the length is a multiple of the stride; input [N, 1, samples], output [N, out_channels, frames]."""
+    the length is a multiple of the stride; input [N, 1, samples], output [N, out_channels, frames].
+
+    Chapter: 03_base_cnn
+    """
 
     def __init__(self, out_channels: int, length: int, stride: int):
         super().__init__(1, out_channels, length, stride)

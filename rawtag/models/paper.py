@@ -10,6 +10,8 @@ Here both are explicit parameters:
 - `clip_pool` (default "mean"): the paper's described operation, and what Dieleman & Schrauwen did
   with window predictions: average the 10 sub-clips' logits into the clip's logits.
 Chapter 03 trains both choices and shows the difference.
+
+Chapter: 03_base_cnn
 """
 from __future__ import annotations
 
@@ -38,7 +40,10 @@ def _pool(x: torch.Tensor, how: str, dim: int) -> torch.Tensor:
 
 class FrameCNN(nn.Module):
     """A strided "frame" convolution, then [conv length 8 + max-pool 4 stride 1] pairs, global pooling over
-    time, FC 100 and FC K. The base and improved CNNs are two settings of it."""
+    time, FC 100 and FC K. The base and improved CNNs are two settings of it.
+
+    Chapter: 03_base_cnn
+    """
 
     front = "strided conv"  # what `self.frames` is, for `describe`
     INPUT = "subclips"  # the data pipeline hands it [B, 10, 1, 34950] (see `rawtag.data.audio.model_input`)
@@ -106,15 +111,18 @@ class FrameCNN(nn.Module):
         yield f"{self.clip_pool} over sub-clips", None, x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for *_, x in self.stages(x):
-            pass
-        return x
+        for _name, _module, out in self.stages(x):  # the forward pass is the walk through the stages
+            x = out
+        return x  # the last stage's output: the clip logits
 
 
 def torch_layers(model: FrameCNN) -> FrameCNN:
     """A copy of `model` built from PyTorch's own `nn.Conv1d`, `nn.BatchNorm1d` and `nn.MaxPool1d` instead of
     `FrameConv` and the time-major layers: the formulation the fast layers must equal (tests), and the
-    benchmark's "before"."""
+    benchmark's "before".
+
+    Chapter: 03_base_cnn
+    """
     model = copy.deepcopy(model)
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
@@ -134,7 +142,10 @@ def torch_layers(model: FrameCNN) -> FrameCNN:
 @register("base")
 class BaseCNN(FrameCNN):
     """The paper's base CNN (section IV): a ONE-filter strided conv, two pairs of conv 32 x 8 + max-pool 4
-    (stride 1), global pooling over time, FC 100, FC K; ReLU everywhere but the last layer. Chapter 03."""
+    (stride 1), global pooling over time, FC 100, FC K; ReLU everywhere but the last layer.
+
+    Chapter: 03_base_cnn
+    """
 
     PROTOCOL = {"lr": 1e-3, "epochs": 20, "batch_size": 10, "lr_factor": None, "lr_patience": None}
 
@@ -146,8 +157,11 @@ class BaseCNN(FrameCNN):
 @register("improved")
 class ImprovedCNN(FrameCNN):
     """The paper's improved CNN (section IX.E): a 128-filter strided conv, three pairs with 128 / 512 / 512
-    filters, batch norm on all four convs, dropout 0.5 on the pooled features (before FC 100), FC 100, FC K. Trained with
-    Adam at 0.01, divided by 5 when validation AUC has not improved for more than 3 epochs. Chapter 06."""
+    filters, batch norm on all four convs, dropout 0.5 on the pooled features (before FC 100), FC 100, FC K.
+    Trained with Adam at 0.01, divided by 5 when validation AUC has not improved for more than 3 epochs.
+
+    Chapter: 06_improvements
+    """
 
     PROTOCOL = {"lr": 1e-2, "epochs": 20, "batch_size": 10, "lr_factor": 0.2, "lr_patience": 3}
 

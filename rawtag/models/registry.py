@@ -73,8 +73,9 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def describe(model: nn.Module, input_shape=(1, 10, 1, 34950), file=None) -> list[tuple[str, tuple, int]]:
-    """Print and return every stage's name, output shape and parameter count for an input of `input_shape`.
+def describe(model: nn.Module, input_shape: tuple | None = None, file=None) -> list[tuple[str, tuple, int]]:
+    """Print and return every stage's name, output shape and parameter count for an input of `input_shape`
+    (default: the model's `input_shape`, one whole clip as the data pipeline hands it to the model).
 
     Stages are the model's direct children run in order by its `stages(x)` generator.
 
@@ -84,7 +85,7 @@ def describe(model: nn.Module, input_shape=(1, 10, 1, 34950), file=None) -> list
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        for name, module, out in model.stages(torch.zeros(input_shape)):
+        for name, module, out in model.stages(torch.zeros(input_shape or model.input_shape)):
             rows.append((name, tuple(out.shape), count_parameters(module) if module is not None else 0))
     model.train(was_training)
     width = max(len(r[0]) for r in rows)

@@ -1,4 +1,4 @@
-"""Convolution and max-pooling with time-major ("channels last") storage. Chapter 03.
+"""Convolution and max-pooling with time-major ("channels last") storage.
 
 A tensor [N, C, T] is usually stored channel by channel: the T steps of channel 0, then channel 1, ...
 Stored time-major instead (step 0 of every channel, then step 1, ...; the same shape, other strides),
@@ -12,6 +12,8 @@ through one time step of the last convolution, about a quarter of the steps once
 are counted together. All are PyTorch's layers with another memory layout and order of summation: same
 parameters, outputs and gradients equal to about 1e-6 (`tests/test_models.py`); they also run under
 bfloat16 autocast.
+
+Chapter: 03_base_cnn
 """
 from __future__ import annotations
 
@@ -24,7 +26,10 @@ SPARSE = 1 / 3  # the backward visits time steps one by one when at most this fr
 
 def autocast_inputs(*tensors: torch.Tensor) -> list[torch.Tensor]:
     """The tensors in autocast's precision (bfloat16 under `TrainConfig(precision="bf16")`) when autocast is on
-    for their device: autocast casts the inputs of PyTorch's convolutions, not of our autograd functions."""
+    for their device: autocast casts the inputs of PyTorch's convolutions, not of our autograd functions.
+
+    Chapter: 03_base_cnn
+    """
     device = tensors[0].device.type
     if not torch.is_autocast_enabled(device):
         return list(tensors)
@@ -32,7 +37,10 @@ def autocast_inputs(*tensors: torch.Tensor) -> list[torch.Tensor]:
 
 
 def time_major(x: torch.Tensor) -> torch.Tensor:
-    """`x` [N, C, T] stored time-major; `x` itself when it already is."""
+    """`x` [N, C, T] stored time-major; `x` itself when it already is.
+
+    Chapter: 03_base_cnn
+    """
     return x.transpose(1, 2).contiguous().transpose(1, 2)
 
 
@@ -73,7 +81,10 @@ class _Conv(torch.autograd.Function):
 
 class Conv1d(nn.Conv1d):
     """`nn.Conv1d(in_channels, out_channels, kernel_size)` with stride 1 and no padding, computed time-major:
-    the same parameters and results, output [N, out_channels, T - kernel_size + 1] stored time-major."""
+    the same parameters and results, output [N, out_channels, T - kernel_size + 1] stored time-major.
+
+    Chapter: 03_base_cnn
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int):
         super().__init__(in_channels, out_channels, kernel_size)
@@ -84,7 +95,11 @@ class Conv1d(nn.Conv1d):
 
 class BatchNorm1d(nn.BatchNorm1d):
     """`nn.BatchNorm1d` computed as a 2-D batch norm of [N, C, 1, T]: PyTorch's fast path for time-major
-    storage (its 1-D batch norm copies time-major input to channel-major first, and runs 5x slower)."""
+    storage (its 1-D batch norm copies time-major input to channel-major first, and runs 5x slower). Chapter 06's
+    improved CNN is the first model with batch norm.
+
+    Chapter: 06_improvements
+    """
 
     def _check_input_dim(self, x: torch.Tensor) -> None:
         super()._check_input_dim(x.squeeze(2))
@@ -95,7 +110,10 @@ class BatchNorm1d(nn.BatchNorm1d):
 
 class MaxPool1d(nn.MaxPool1d):
     """`nn.MaxPool1d` on a time-major copy of its input (no copy when the input is time-major already, as
-    after `Conv1d`, `BatchNorm1d` and ReLU). Ties go to the first maximum, as in `nn.MaxPool1d`."""
+    after `Conv1d`, `BatchNorm1d` and ReLU). Ties go to the first maximum, as in `nn.MaxPool1d`.
+
+    Chapter: 03_base_cnn
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(time_major(x))

@@ -29,13 +29,38 @@ Chapter: 01_data
 """
 from __future__ import annotations
 
-from .builder import (CLIP_BYTES, MARKER, ClipPlan, SynthError, _tables, plan, render_plan, write_clip,
-                      write_synthetic)
-from .instruments import (INSTRUMENTS, bowed, flute, hihat, kick, pad, pluck, reverb, saw_synth, sitar, snare,
-                          tabla, voice)
+from .builder import CLIP_BYTES, MARKER, ClipPlan, SynthError, plan, render_plan, write_clip, write_synthetic
+from .instruments import (
+    INSTRUMENTS,
+    bowed,
+    flute,
+    hihat,
+    kick,
+    pad,
+    pluck,
+    reverb,
+    saw_synth,
+    sitar,
+    snare,
+    tabla,
+    voice,
+)
 from .songs import Song, annotate, draw_song, render_clip
-from .vocabulary import (ANNOTATOR, CLIP_LEN, CLIP_SECONDS, FOLDER_CYCLE, MAX_FREQ, MP3_LEVEL, REGISTER, SCALES,
-                         SR, STYLES, SYNTH_TAGS, VOWELS, midi_hz)
+from .vocabulary import (
+    ANNOTATOR,
+    CLIP_LEN,
+    CLIP_SECONDS,
+    FOLDER_CYCLE,
+    MAX_FREQ,
+    MP3_LEVEL,
+    REGISTER,
+    SCALES,
+    SR,
+    STYLES,
+    SYNTH_TAGS,
+    VOWELS,
+    midi_hz,
+)
 
 __all__ = [
     # vocabulary

@@ -27,6 +27,11 @@ from .vocabulary import CLIP_SECONDS, FOLDER_CYCLE, MP3_LEVEL, SR
 
 @dataclass
 class ClipPlan:
+    """One clip of the set, planned: its MTAT-style clip id and path, the song it is cut from
+    (and that song's seed), which segment of the song, and the tags the annotator gave it.
+
+    Chapter: 01_data
+    """
     clip_id: int
     path: str  # MTAT-style mp3_path, "f/artist-album-01-title-0-29.mp3"
     song: Song
@@ -64,7 +69,8 @@ def plan(clips: int, seed: int = 0, label_drop: float = 0.1, progress=None) -> l
             if len(out) == clips:
                 break
             start = segment * 29 + segment
-            path = f"{folder}/{artist}-album_{song_no:05d}-{segment + 1:02d}-song_{song_no:05d}-{start}-{start + 29}.mp3"
+            song_id = f"song_{song_no:05d}"
+            path = f"{folder}/{artist}-album_{song_no:05d}-{segment + 1:02d}-{song_id}-{start}-{start + 29}.mp3"
             tags = annotate(song.facts, np.random.default_rng([seed, song_no, segment, 1]), label_drop)
             out.append(ClipPlan(len(out) + 1, path, song, (seed, song_no), segment, tags))
         song_no += 1
@@ -82,7 +88,10 @@ def render_plan(item: ClipPlan) -> np.ndarray:
 
 
 class SynthError(RuntimeError):
-    """A synthetic set that cannot be written; the message says what to do."""
+    """A synthetic set that cannot be written; the message says what to do.
+
+    Chapter: 01_data
+    """
 
 
 def write_clip(item: ClipPlan, out_dir: str) -> str:

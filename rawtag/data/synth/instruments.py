@@ -111,7 +111,7 @@ def voice(f0, length, rng, *, vowel="a", vibrato=0.01, formant_shift=1.0):
     n = np.arange(1, int(MAX_FREQ / f0) + 1, dtype=np.float64)
     formants = np.array(VOWELS[vowel]) * formant_shift
     envelope = sum(np.exp(-((n * f0 - fc) / (60 + 0.08 * fc)) ** 2) * g
-                   for fc, g in zip(formants, (1.0, 0.6, 0.3)))
+                   for fc, g in zip(formants, (1.0, 0.6, 0.3), strict=True))
     t = np.arange(length) / SR
     glide = 1 + vibrato * np.sin(2 * np.pi * 5.8 * t) * np.clip(t / 0.3, 0, 1)
     return _tone(f0, n, (envelope + 0.02) / n ** 0.6, length, rng, glide) * _envelope(length, 0.05, 0.1)

@@ -19,7 +19,10 @@ from .vocabulary import ANNOTATOR, CLIP_LEN, CLIP_SECONDS, REGISTER, SCALES, SR,
 
 @dataclass
 class Song:
-    """The facts of one song: what a listener could hear, and what the tags are drawn from."""
+    """The facts of one song: what a listener could hear, and what the tags are drawn from.
+
+    Chapter: 01_data
+    """
 
     style: str
     bpm: float
