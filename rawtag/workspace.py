@@ -35,6 +35,17 @@ def project_root(start: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
+def shared_folder(name: str) -> Path | None:
+    """`shared/NAME` beside the project root, where rawtag's developers keep MTAT's metadata (`mtat`) and
+    example recordings (`realaudio`); None where there is no such folder (a reader's own checkout).
+
+    Chapter: 01_data
+    """
+    root = project_root()
+    folder = root.parent / "shared" / name if root else None
+    return folder if folder is not None and folder.is_dir() else None
+
+
 def locate(path: str | os.PathLike) -> Path:
     """An absolute path: relative ones are taken from the project root, else the working directory.
 

@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ from . import audio, mtat
 FORMAT_VERSION = 1
 CLIPS_FILE = "clips.int16"
 MANIFEST = "manifest.json"
+WORK = ".prepare"  # progress of an unfinished preparation
 MIN_SECONDS = 20.0  # shorter decoded audio is treated as truncated and skipped
 
 
@@ -70,9 +72,53 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike, scheme: str = "fo
     keeps just these clips (paths as in the annotations), each in its own split: chapter 07 prepares its
     22,050 Hz set for the clips it trains on, not all of MTAT.
 
+    The steps: plan (clips, splits, parameters), claim `out`, open the data file (resuming its rows),
+    decode the missing rows, write labels, row statistics and, last, the manifest.
+
     Chapter: 01_data
     """
     source, out = Path(source), Path(out)
+    plan = _plan(source, scheme, top_k, sample_rate, min_seconds, only)
+    if _claim(out, plan, force, progress):
+        return out
+    n, row_bytes = len(plan.paths), plan.length * 2
+    data, done = _open_rows(out, n, row_bytes)
+    todo = [i for i in range(n) if i not in done]
+    require_space(out, len(todo) * row_bytes + n * (len(plan.split["tags"]) + 4 + 300),
+                  f"preparing {len(todo):,} clips")
+    try:
+        _decode_rows(data, done, todo, plan, source, workers, progress)
+        manifest = _write_manifest(out, data, done, plan)
+    except OSError as e:
+        if not is_full(e):
+            raise
+        left = human((n - len(done)) * row_bytes) if len(done) < n else ""
+        raise PrepareError(f"{out}: disk full after {len(done):,} of {n:,} clips ({human(free_bytes(out))} free"
+                           + (f"; about {left} more is needed" if left else "") + f"); {RESUME}") from e
+    shutil.rmtree(out / WORK)
+    if progress:
+        _report(out, manifest, plan)
+    return out
+
+
+@dataclass
+class _Plan:
+    """What a preparation will hold: the annotations, the splits and the parameters its manifest records."""
+
+    ann: mtat.Annotations
+    split: dict
+    paths: list
+    outside: list
+    params: dict
+    length: int
+
+    @property
+    def names(self) -> dict:
+        return {s: self.split[s] for s in ("train", "valid", "test")}
+
+
+def _plan(source: Path, scheme: str, top_k: int, sample_rate: int, min_seconds: float, only) -> _Plan:
+    """Read the annotations, pick the top tags and the splits (kept to `only` if given), and the parameters."""
     ann = mtat.read_annotations(source / mtat.ANNOTATIONS)
     split = mtat.splits(ann, scheme, top_k)
     outside = mtat.outside_folders(ann)
@@ -91,22 +137,26 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike, scheme: str = "fo
         keep = set(only)
         split = {**split, **{s: [p for p in split[s] if p in keep] for s in ("train", "valid", "test")}}
         paths = split["train"] + split["valid"] + split["test"]
-    names = {"train": split["train"], "valid": split["valid"], "test": split["test"]}
     params = {"format": FORMAT_VERSION, "scheme": scheme, "top_k": top_k, "sample_rate": sample_rate,
               "clip_samples": length, "subclips": audio.SUBCLIPS if length == audio.CLIP_SAMPLES else None,
               "min_seconds": min_seconds, "annotations_sha256": mtat.sha256_of(source / mtat.ANNOTATIONS),
               "clips": len(paths)}
     if only is not None:
         params["only_sha256"] = hashlib.sha256("\n".join(sorted(only)).encode()).hexdigest()
+    return _Plan(ann, split, paths, outside, params, length)
 
-    manifest_path, work = out / MANIFEST, out / ".prepare"
+
+def _claim(out: Path, plan: _Plan, force: bool, progress: bool) -> bool:
+    """Make `out` ready for this preparation; True when it is already finished with the same parameters.
+    Another set, or an unfinished one with other parameters, is refused unless `force`."""
+    params, manifest_path, work = plan.params, out / MANIFEST, out / WORK
     if manifest_path.exists():  # the manifest is written last: with it, the folder is a finished preparation
         old = _json_or_none(manifest_path)
         if old is not None and old.get("params") == params:
             shutil.rmtree(work, ignore_errors=True)  # left by a run killed after its manifest was written
             if progress:
-                print(f"{out}: already prepared with these parameters ({len(paths)} clips); nothing to do")
-            return out
+                print(f"{out}: already prepared with these parameters ({len(plan.paths)} clips); nothing to do")
+            return True
         if not force:
             differ = ", ".join(k for k in params if (old or {}).get("params", {}).get(k) != params[k])
             raise PrepareError(f"{out} holds a set prepared with other parameters ({differ or 'unreadable manifest'});"
@@ -114,8 +164,8 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike, scheme: str = "fo
         _remove_prepared(out)
     elif not work.exists():
         _check_new_folder(out, force)
-        require_space(out, len(paths) * (length * 2 + len(split["tags"]) + 4 + 300),
-                      f"preparing {len(paths):,} clips")  # before the folder is made
+        require_space(out, len(plan.paths) * (plan.length * 2 + len(plan.split["tags"]) + 4 + 300),
+                      f"preparing {len(plan.paths):,} clips")  # before the folder is made
         _remove_prepared(out)  # with --force: files of an unknown or damaged set, named as ours
     work.mkdir(parents=True, exist_ok=True)
     params_path = work / "params.json"
@@ -126,14 +176,17 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike, scheme: str = "fo
         _remove_prepared(out)
         work.mkdir(parents=True)
     write_text(params_path, json.dumps(params, sort_keys=True))
+    return False
 
-    n = len(paths)
-    row_bytes = length * 2
-    partial, final = out / (CLIPS_FILE + ".partial"), out / CLIPS_FILE
-    log_path = work / "done.log"
-    # The audio lives in `partial` until it is complete, then in `final` (renamed just before the manifest
-    # is written). A run killed between the two resumes from `final`: the data file is never made again
-    # over rows that the log says are done.
+
+def _open_rows(out: Path, n: int, row_bytes: int) -> tuple[Path, dict]:
+    """The data file to write rows into and the rows already done (from the log), resuming a killed run.
+
+    The audio lives in `clips.int16.partial` until it is complete, then in `clips.int16` (renamed just
+    before the manifest is written). A run killed between the two resumes from the final name: the data
+    file is never made again over rows that the log says are done.
+    """
+    partial, final, log_path = out / (CLIPS_FILE + ".partial"), out / CLIPS_FILE, out / WORK / "done.log"
     if partial.exists() and final.exists():
         raise PrepareError(f"{out} holds both {CLIPS_FILE} and {partial.name} without a manifest: cannot tell "
                            f"which is current; delete {out} (or pass --force) and prepare again")
@@ -144,84 +197,86 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike, scheme: str = "fo
                            f"(or pass --force) and prepare again")
     if not done:
         log_path.unlink(missing_ok=True)  # rows logged for a data file that is gone or of another size
-    todo = [i for i in range(n) if i not in done]
-    require_space(out, len(todo) * row_bytes + n * (len(split["tags"]) + 4 + 300),
-                  f"preparing {len(todo):,} clips")
     if data is partial and not done:
         with open(partial, "wb"):
             pass
         os.truncate(partial, n * row_bytes)  # sparse: rows not yet written read as zeros
+    return data, done
 
+
+def _decode_rows(data: Path, done: dict, todo: list, plan: _Plan, source: Path, workers: int | None,
+                 progress: bool) -> None:
+    """Decode the `todo` rows in parallel, write each at its offset and log it (ok with its min, max and
+    decoded length, or skip with the reason), so that a killed run resumes after the last logged row."""
+    n, row_bytes, rate = len(plan.paths), plan.length * 2, plan.params["sample_rate"]
     workers = max(1, workers or min(4, os.cpu_count() or 1))
-    written = n - len(todo)
+    fd = os.open(data, os.O_WRONLY)
+    log = open(data.parent / WORK / "done.log", "a", buffering=1)
     try:
-        fd = os.open(data, os.O_WRONLY)
-        log = open(log_path, "a", buffering=1)
-        try:
-            with counter(n, "prepare", "clip", initial=written, enabled=progress) as bar:
-                for i, (samples, reason, decoded) in _decode_all(todo, paths, source, sample_rate, length,
-                                                                 min_seconds, workers):
-                    if samples is None:
-                        done[i] = ("skip", reason)
-                        log.write(f"{i}\tskip\t{reason}\n")
-                    else:
-                        pwrite_all(fd, samples.tobytes(), i * row_bytes)  # every byte, or an error
-                        done[i] = ("ok", int(samples.min()), int(samples.max()), decoded)
-                        log.write(f"{i}\tok\t{done[i][1]}\t{done[i][2]}\t{decoded}\n")
-                    written += 1
-                    bar.update()
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-            log.close()
+        with counter(n, "prepare", "clip", initial=n - len(todo), enabled=progress) as bar:
+            for i, (samples, reason, decoded) in _decode_all(todo, plan.paths, source, rate, plan.length,
+                                                             plan.params["min_seconds"], workers):
+                if samples is None:
+                    done[i] = ("skip", reason)
+                    log.write(f"{i}\tskip\t{reason}\n")
+                else:
+                    pwrite_all(fd, samples.tobytes(), i * row_bytes)  # every byte, or an error
+                    done[i] = ("ok", int(samples.min()), int(samples.max()), decoded)
+                    log.write(f"{i}\tok\t{done[i][1]}\t{done[i][2]}\t{decoded}\n")
+                bar.update()
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        log.close()
 
-        labels = mtat.label_matrix(ann, split["tags"], paths, scheme)
-        rowstats = np.zeros((n, 2), np.int16)
-        skipped, padded = [], []
-        row_split = {p: s for s, ps in names.items() for p in ps}
-        for i, p in enumerate(paths):
-            entry = done[i]
-            if entry[0] == "skip":
-                skipped.append({"row": i, "path": p, "split": row_split[p], "reason": entry[1]})
-                continue
-            rowstats[i] = entry[1:3]
-            if entry[3] < length - sample_rate:  # more than a second of padding
-                padded.append({"row": i, "path": p, "seconds": round(entry[3] / sample_rate, 3)})
-        bad = {s["row"] for s in skipped}
-        manifest = {
-            "params": params,
-            "tags": split["tags"],
-            "shape": [n, length],
-            "paths": paths,
-            "splits": {s: [i for i, p in enumerate(paths) if row_split[p] == s and i not in bad] for s in names},
-            "skipped": skipped,
-            "padded": padded,
-            "outside_folders": outside,  # in no split: listed, not dropped silently
-        }
-        for name, array in (("labels.npy", labels), ("rowstats.npy", rowstats)):
-            with replacing(out / name) as tmp:
-                np.save(tmp, array)
-        if data is partial:
-            os.replace(partial, final)
-        write_text(manifest_path, json.dumps(manifest, indent=1))  # last: now the folder is prepared
-    except OSError as e:
-        if not is_full(e):
-            raise
-        left = human((n - written) * row_bytes) if written < n else ""
-        raise PrepareError(f"{out}: disk full after {written:,} of {n:,} clips ({human(free_bytes(out))} free"
-                           + (f"; about {left} more is needed" if left else "") + f"); {RESUME}") from e
-    shutil.rmtree(work)
-    if progress:
-        counts = ", ".join(f"{s} {len(r)}" for s, r in manifest["splits"].items())
-        print(f"{out}: prepared {n - len(skipped)} clips ({counts}); skipped {len(skipped)}")
-        for s in skipped:
-            print(f"  skipped {s['path']}: {s['reason']}")
-        if outside:
-            print(f"  {len(outside)} clip(s) outside folders 0-f are in no split, e.g. {outside[0]}")
-        for s, rows in manifest["splits"].items():
-            if not rows and names[s]:
-                print(f"  warning: the {s} split has no readable clip (all {len(names[s])} skipped)")
-    return out
+
+def _write_manifest(out: Path, data: Path, done: dict, plan: _Plan) -> dict:
+    """labels.npy and rowstats.npy, the data file under its final name, then the manifest, last."""
+    paths, n, rate = plan.paths, len(plan.paths), plan.params["sample_rate"]
+    labels = mtat.label_matrix(plan.ann, plan.split["tags"], paths, plan.params["scheme"])
+    rowstats = np.zeros((n, 2), np.int16)
+    skipped, padded = [], []
+    row_split = {p: s for s, ps in plan.names.items() for p in ps}
+    for i, p in enumerate(paths):
+        entry = done[i]
+        if entry[0] == "skip":
+            skipped.append({"row": i, "path": p, "split": row_split[p], "reason": entry[1]})
+            continue
+        rowstats[i] = entry[1:3]
+        if entry[3] < plan.length - rate:  # more than a second of padding
+            padded.append({"row": i, "path": p, "seconds": round(entry[3] / rate, 3)})
+    bad = {s["row"] for s in skipped}
+    manifest = {
+        "params": plan.params,
+        "tags": plan.split["tags"],
+        "shape": [n, plan.length],
+        "paths": paths,
+        "splits": {s: [i for i, p in enumerate(paths) if row_split[p] == s and i not in bad] for s in plan.names},
+        "skipped": skipped,
+        "padded": padded,
+        "outside_folders": plan.outside,  # in no split: listed, not dropped silently
+    }
+    for name, array in (("labels.npy", labels), ("rowstats.npy", rowstats)):
+        with replacing(out / name) as tmp:
+            np.save(tmp, array)
+    if data.name != CLIPS_FILE:
+        os.replace(data, out / CLIPS_FILE)
+    write_text(out / MANIFEST, json.dumps(manifest, indent=1))  # last: now the folder is prepared
+    return manifest
+
+
+def _report(out: Path, manifest: dict, plan: _Plan) -> None:
+    """One line of counts, then every skipped clip with its reason and any split left empty."""
+    skipped, names = manifest["skipped"], plan.names
+    counts = ", ".join(f"{s} {len(r)}" for s, r in manifest["splits"].items())
+    print(f"{out}: prepared {len(plan.paths) - len(skipped)} clips ({counts}); skipped {len(skipped)}")
+    for s in skipped:
+        print(f"  skipped {s['path']}: {s['reason']}")
+    if plan.outside:
+        print(f"  {len(plan.outside)} clip(s) outside folders 0-f are in no split, e.g. {plan.outside[0]}")
+    for s, rows in manifest["splits"].items():
+        if not rows and names[s]:
+            print(f"  warning: the {s} split has no readable clip (all {len(names[s])} skipped)")
 
 
 #: The files a preparation writes (besides `.prepare/`); `--force` removes only these.
@@ -232,7 +287,7 @@ def _remove_prepared(out: Path) -> None:
     """Remove a preparation's files, the manifest first (so a kill midway leaves no finished-looking set)."""
     for name in PREPARED_FILES:
         (out / name).unlink(missing_ok=True)
-    shutil.rmtree(out / ".prepare", ignore_errors=True)
+    shutil.rmtree(out / WORK, ignore_errors=True)
 
 
 def _check_new_folder(out: Path, force: bool) -> None:
@@ -308,7 +363,7 @@ class PreparedSet:
         manifest = self.path / MANIFEST
         if not manifest.exists():
             hint = " (an unfinished preparation: rerun `rawtag prepare` to resume it)" if (
-                self.path / ".prepare").exists() else " (run `rawtag prepare --source SRC --out DIR` first)"
+                self.path / WORK).exists() else " (run `rawtag prepare --source SRC --out DIR` first)"
             raise PrepareError(f"{self.path} is not a prepared data folder: no {MANIFEST}{hint}")
         self.manifest = json.loads(manifest.read_text())
         self.tags: list[str] = self.manifest["tags"]
