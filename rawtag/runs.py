@@ -35,6 +35,11 @@ class Run:
             raise FileNotFoundError(f"{self.path} holds no finished run (no {RESULTS}); train it first "
                                     f"(`rawtag train --out {self.path}` or `Workspace.train`)")
 
+    @classmethod
+    def finished(cls, path: str | os.PathLike) -> Run | None:
+        """The run at `path` if it has finished, else None (a chapter falls back to a run of its own)."""
+        return cls(path) if (Path(path) / RESULTS).exists() else None
+
     def __repr__(self) -> str:
         return f"Run({self.path.name!r})"
 
@@ -107,6 +112,11 @@ class Run:
     @property
     def learning_rates(self) -> list[float]:
         return [e["lr"] for e in self.history["epochs"]]
+
+    @property
+    def sample_rate(self) -> int:
+        """The rate of the audio the run was trained on, in Hz (its model refuses any other)."""
+        return self.config["sample_rate"]
 
     def model(self, device: str = "cpu"):
         """The best model, in eval mode."""

@@ -124,6 +124,7 @@ class Workspace:
 
         Both steps are resumable and do nothing when already done."""
         from .data import mtat
+        from .data.download import download
         from .data.prepare import PreparedSet, prepare
         from .data.synth import write_synthetic
 
@@ -132,7 +133,7 @@ class Workspace:
                 write_synthetic(self.source, self.synth_clips, seed=0, progress=progress)
             elif not (self.source / mtat.ANNOTATIONS).exists():
                 print(f"MTAT is not in {self.source}: downloading about 3 GB (resumable; see chapter 01)")
-                mtat.download(self.source, progress=progress)
+                download(self.source, progress=progress)
             prepare(self.source, self.prepared, scheme=self.scheme, progress=progress)
         return PreparedSet(self.prepared)
 
@@ -155,7 +156,8 @@ class Workspace:
             only = [base.paths[r] for split, limit in limits.items() for r in subset(base.rows(split), limit)]
         path = self.prepared.with_name(f"{self.prepared.name}-{rate}hz" + (f"-{len(only)}clips" if only else ""))
         if not (path / "manifest.json").exists():
-            prepare(self.source, path, scheme=self.scheme, sample_rate=rate, only=only, progress=progress)
+            prepare(self.source, path, scheme=self.scheme, top_k=base.manifest["params"]["top_k"], sample_rate=rate,
+                    only=only, progress=progress)
         return PreparedSet(path)
 
     def config(self, model: str = "base", budget_of: str | None = None, **settings):

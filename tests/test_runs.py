@@ -17,6 +17,7 @@ def finished(tone_prepared, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_run_reads_what_fit_wrote(finished):
     run = Run(finished)
     results = json.loads((finished / "results.json").read_text())
@@ -25,6 +26,7 @@ def test_run_reads_what_fit_wrote(finished):
     assert run.logits("valid").shape == run.labels("valid").shape == (run.valid_clips, len(run.config["tags"]))
     assert run.test == results["test"]["roc_auc"]  # the tone set uses the folder split: it has a test split
     assert len(run.learning_rates) == 2 and run.clips_per_second > 0
+    assert run.sample_rate == 12000 and Run.finished(finished).path == finished
     model = run.model()
     assert not model.training
     assert "valid ROC-AUC, last epoch (tones)" in runs_table({"r": run}, "tones").data
@@ -33,8 +35,10 @@ def test_run_reads_what_fit_wrote(finished):
 def test_run_of_an_unfinished_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="no finished run"):
         Run(tmp_path)
+    assert Run.finished(tmp_path) is None and Run.finished(tmp_path / "never") is None
 
 
+@pytest.mark.slow
 def test_train_all_runs_two_processes_and_reads_back(tone_prepared, tmp_path, monkeypatch):
     import shutil
 

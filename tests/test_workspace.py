@@ -90,3 +90,29 @@ def test_data_prepares_with_the_workspace_scheme(tmp_path, monkeypatch):
         ws = Workspace("smoke", data_root=tmp_path, scheme=scheme)
         assert ws.data(progress=False) == ws.prepared
     assert [(out.name, scheme) for out, scheme in calls] == [("prepared-paper", "paper"), ("prepared-won", "won")]
+
+
+def test_sample_level_runs_get_a_set_at_their_rate_for_the_budgets_clips(tmp_path, monkeypatch):
+    """Chapter 07: `data_for` prepares the 22,050 Hz set from the same source, only for the clips that the
+    budget (max_train_clips / max_eval_clips) takes from the 12 kHz set, once."""
+    from rawtag.data.batches import subset
+    from rawtag.data.prepare import prepare
+
+    from conftest import tone_source
+
+    monkeypatch.chdir(tmp_path)
+    ws = Workspace("smoke", data_root=tmp_path / "data", runs_root=tmp_path / "runs", scheme="won")
+    tone_source(ws.source, clips=40)  # a source in MTAT's format where the workspace keeps its synthetic set
+    prepare(ws.source, ws.prepared, scheme="won", top_k=4, workers=2, progress=False)
+    base = ws.data(progress=False)
+    assert ws.data_for(ws.config("base"), progress=False).path == base.path, "the paper's CNNs: the 12 kHz set"
+    cfg = ws.config("samplecnn", max_train_clips=5, max_eval_clips=2)
+    fast = ws.data_for(cfg, progress=False)
+    assert fast.sample_rate == 22050 and fast.clips.shape[1] == 641_655
+    wanted = {s: sorted(base.paths[r] for r in subset(base.rows(s), limit))
+              for s, limit in (("train", 5), ("valid", 2), ("test", 2))}
+    assert {s: sorted(fast.paths[r] for r in fast.rows(s)) for s in wanted} == wanted, "the same music"
+    assert fast.tags == base.tags
+    stamp = (fast.path / "manifest.json").stat().st_mtime_ns
+    assert ws.data_for(cfg, progress=False).path == fast.path
+    assert (fast.path / "manifest.json").stat().st_mtime_ns == stamp, "prepared once, then read back"

@@ -296,14 +296,3 @@ def label_matrix(ann: Annotations, tags: list[str], paths: list[str], scheme: st
     row = {p: i for i, p in enumerate(ann.mp3_paths)}
     cols = [ann.tags.index(t) for t in tags]
     return ann.matrix[np.array([row[p] for p in paths], dtype=np.int64)][:, cols]
-
-
-def __getattr__(name: str):
-    """`mtat.download` and `mtat.sha256_of`, which moved to `rawtag.data.download`, for callers that still
-    look them up here (`rawtag.workspace`, `rawtag.data.prepare`). Imported on first use, not at the top:
-    `download` imports this module (for `MTATError`), so a top-level import would be a cycle."""
-    if name in ("download", "sha256_of"):
-        from . import download as fetching
-
-        return getattr(fetching, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,6 +31,7 @@ import numpy as np
 from ..atomic import RESUME, free_bytes, human, is_full, pwrite_all, replacing, require_space, write_text
 from ..progress import counter
 from . import audio, mtat
+from .download import sha256_of
 
 FORMAT_VERSION = 1
 CLIPS_FILE = "clips.int16"
@@ -139,7 +140,7 @@ def _plan(source: Path, scheme: str, top_k: int, sample_rate: int, min_seconds: 
         paths = split["train"] + split["valid"] + split["test"]
     params = {"format": FORMAT_VERSION, "scheme": scheme, "top_k": top_k, "sample_rate": sample_rate,
               "clip_samples": length, "subclips": audio.SUBCLIPS if length == audio.CLIP_SAMPLES else None,
-              "min_seconds": min_seconds, "annotations_sha256": mtat.sha256_of(source / mtat.ANNOTATIONS),
+              "min_seconds": min_seconds, "annotations_sha256": sha256_of(source / mtat.ANNOTATIONS),
               "clips": len(paths)}
     if only is not None:
         params["only_sha256"] = hashlib.sha256("\n".join(sorted(only)).encode()).hexdigest()
