@@ -107,7 +107,8 @@ def tag_audio(path: str | os.PathLike, model: nn.Module, config: dict) -> dict:
     The file is decoded at the run's sample rate, cut into consecutive clip-length windows (29.125 s at the
     paper's 12 kHz, 29.1 s at other rates; the last one zero-padded; a file shorter than a window is one
     padded window), each window normalized as in training (Eq. (1) with the training split's range, or per
-    window), and the windows' logits averaged.
+    window), and the windows' probabilities averaged (as a clip's segments are, chapter 07: one window of
+    silence or noise then moves a tag's probability by at most 1 / windows).
 
     Chapter: 07_beyond
     """
@@ -124,6 +125,5 @@ def tag_audio(path: str | os.PathLike, model: nn.Module, config: dict) -> dict:
     x = torch.from_numpy(normalize.apply(windows, np.reshape(scale, (-1, 1)), np.reshape(offset, (-1, 1))))
     device = next(model.parameters()).device
     with torch.no_grad():
-        logits = model(audio.model_input(x, model.INPUT).to(device)).mean(dim=0)
-    probs = torch.sigmoid(logits).cpu().numpy()
+        probs = torch.sigmoid(model(audio.model_input(x, model.INPUT).to(device))).mean(dim=0).cpu().numpy()
     return dict(sorted(zip(config["tags"], probs.tolist(), strict=True), key=lambda kv: -kv[1]))

@@ -233,7 +233,7 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
              if ctx.active else core)
     common = dict(device=device, normalization=cfg.normalization, batch_size=cfg.batch_size,
                   shard=(ctx.rank, ctx.world), layout=core.INPUT)
-    # sample-level models under their authors' protocol train on one random segment per clip (chapter 07)
+    # sample-level models under the segment protocol train on one random segment per clip (chapter 07)
     train = Batches(data, "train", shuffle=True, seed=cfg.seed, max_clips=cfg.max_train_clips,
                     crop=getattr(core, "train_crop", None), **common)
     valid = Batches(data, "valid", max_clips=cfg.max_eval_clips, **common)

@@ -1,4 +1,4 @@
-"""Chapter 07's models: parameter counts by hand (Kim et al.'s code), the authors' segment protocol (one
+"""Chapter 07's models: parameter counts by hand (Kim et al.'s code), the segment protocol (one
 seeded random segment per clip in training, mean probability over evenly spaced segments in evaluation),
 native sample rates, and the log-mel front end."""
 from __future__ import annotations

@@ -3,18 +3,23 @@ blocks with multi-level feature aggregation (Kim et al., 2018), and the paper's 
 spectrogram, to recreate Dieleman & Schrauwen's (2014) spectrogram-versus-raw comparison.
 
 The sample-level models are built as in their authors' code (checked against tae-jun/sample-cnn and
-tae-jun/resemul) and run with their authors' protocol, `protocol="authors"`:
+tae-jun/resemul) and by default read audio with the segment protocol of the sample-level papers,
+`protocol="segment"`:
 - audio at 22,050 Hz (`sample_rate`; prepare a set with `rawtag prepare --sample-rate 22050`), where a
   59,049-sample segment (3^10) is 2.7 s;
-- training: each step reads ONE random 59,049-sample segment of each clip (`train_crop`; the data pipeline
-  draws it with a generator seeded by (seed, epoch), so a resumed run sees the same segments);
-- evaluation: the clip is covered by evenly spaced segments (11 at 22,050 Hz) and their sigmoid
-  probabilities are averaged; the model returns the logit of that mean, so AUCs and losses read as usual.
-`protocol="logit_mean"` is this project's earlier variant, not the authors': training and evaluation on
-every whole consecutive segment of the clip, the clip's logits the mean of theirs.
+- training on segments, not clips: each step reads ONE random 59,049-sample segment of each clip
+  (`train_crop`; drawn by a generator seeded by (seed, epoch), so a resumed run sees the same segments).
+  This is how Won et al.'s code samples; Lee et al.'s and Kim et al.'s code instead cut each clip into its
+  10 consecutive (centred) segments once and train on every one of them as a separate example;
+- evaluation: the clip is covered by ceil(L / 59,049) evenly spaced segments (11 at 22,050 Hz) and their
+  sigmoid probabilities are averaged, as all three do (Lee and Kim over the 10 consecutive segments, Won
+  over 16 chunks); the model returns the logit of that mean, so AUCs and losses read as usual.
+`protocol="logit_mean"` is this project's earlier variant, in no paper: training and evaluation on every
+whole consecutive segment of the clip, the clip's logits the mean of theirs.
 
-All models here train with the book's optimizer (Adam, batch 10, BCE) so that chapter 07 compares
-architectures at equal budget, not optimizers (Lee et al. and Kim et al. used SGD with Nesterov momentum).
+All models here train with the book's optimizer (Adam, batch 10, BCE; each model's own learning rate) so
+that chapter 07 compares architectures, not optimizers (Lee et al. and Kim et al. used SGD with Nesterov
+momentum).
 
 Chapter: 07_beyond
 """
@@ -33,20 +38,20 @@ from .registry import register
 SEGMENT = 3 ** 10  # 59,049 samples
 SAMPLE_RATE = 22_050  # Lee et al.'s and Kim et al.'s audio
 SAMPLE_WIDTHS = (128, 128, 256, 256, 256, 256, 256, 256, 512)  # the 3^9 model's blocks, as in both papers
-PROTOCOLS = ("authors", "logit_mean")
+PROTOCOLS = ("segment", "logit_mean")
 # Published MTAT top-50 ROC-AUC, each beside the network it belongs to; quoted, never measured here.
 PUBLISHED_MTAT = {
     "base": (PAPER_TABLE_1[(256, 256)], "this paper, Table 1 (256/256)"),
     "improved": (PAPER_IMPROVED, "this paper, section IX"),
-    "samplecnn": (0.9055, "Lee et al. 2017, 3^9 model"),
+    "samplecnn": (0.9055, "Lee et al. 2017, 3⁹ model"),
     "se": (0.9111, "Kim et al. 2018, SE + multi-level aggregation"),
     "rese": (0.9113, "Kim et al. 2018, ReSE-2 + multi-level aggregation"),
 }
 PROTOCOL = {"lr": 1e-3, "epochs": 20, "batch_size": 10, "lr_factor": None, "lr_patience": None}
 
 
-def segment_starts(length: int, protocol: str = "authors", segment: int = SEGMENT) -> np.ndarray:
-    """Where a clip of `length` samples is cut: `authors`, ceil(length / segment) evenly spaced segments
+def segment_starts(length: int, protocol: str = "segment", segment: int = SEGMENT) -> np.ndarray:
+    """Where a clip of `length` samples is cut: `segment`, ceil(length / segment) evenly spaced segments
     covering it (first at 0, last ending at the clip's end); `logit_mean`, the whole consecutive ones.
 
     Chapter: 07_beyond
@@ -124,7 +129,7 @@ class SampleLevelCNN(nn.Module):
     dropout 0.5, FC K); `se` and `rese` end as Kim et al. (global max of the last three blocks' outputs,
     concatenated into F = 1,024 features, FC F with BN, ReLU, dropout 0.5, FC K).
 
-    Input: x [B, 1, L] at `sample_rate`. L = 59,049 is one segment per clip (training under the authors'
+    Input: x [B, 1, L] at `sample_rate`. L = 59,049 is one segment per clip (training under the segment
     protocol); a longer L is a whole clip, cut and aggregated by `protocol` (see the module docstring).
 
     Chapter: 07_beyond
@@ -139,7 +144,7 @@ class SampleLevelCNN(nn.Module):
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
         self.kind, self.sample_rate, self.protocol = kind, sample_rate, protocol
-        self.train_crop = SEGMENT if protocol == "authors" else None  # what one training step reads per clip
+        self.train_crop = SEGMENT if protocol == "segment" else None  # what one training step reads per clip
         self.first = nn.Sequential(nn.Conv1d(1, 128, 3, stride=3), nn.BatchNorm1d(128), nn.ReLU())
         cin, blocks = 128, []
         for cout in widths:
@@ -185,7 +190,7 @@ class SampleLevelCNN(nn.Module):
         yield "head (logits)", self.head, x
         if n > 1:
             x = x.reshape(batch, n, -1)
-            if self.protocol == "authors":
+            if self.protocol == "segment":
                 yield "mean probability over segments (as a logit)", None, mean_probability_logit(x)
             else:
                 yield "mean logit over segments", None, x.mean(dim=1)
@@ -206,7 +211,7 @@ class SampleCNN(SampleLevelCNN):
     PROTOCOL = PROTOCOL
 
     def __init__(self, n_tags: int = 50, widths: tuple = SAMPLE_WIDTHS, sample_rate: int = SAMPLE_RATE,
-                 protocol: str = "authors"):
+                 protocol: str = "segment"):
         super().__init__("basic", n_tags, tuple(widths), 1, sample_rate, protocol)
 
 
@@ -220,7 +225,7 @@ class SECNN(SampleLevelCNN):
     PROTOCOL = PROTOCOL
 
     def __init__(self, n_tags: int = 50, widths: tuple = SAMPLE_WIDTHS, amplify: int = 16,
-                 sample_rate: int = SAMPLE_RATE, protocol: str = "authors"):
+                 sample_rate: int = SAMPLE_RATE, protocol: str = "segment"):
         super().__init__("se", n_tags, tuple(widths), amplify, sample_rate, protocol)
 
 
@@ -234,7 +239,7 @@ class ReSECNN(SampleLevelCNN):
     PROTOCOL = PROTOCOL
 
     def __init__(self, n_tags: int = 50, widths: tuple = SAMPLE_WIDTHS, amplify: int = 16,
-                 sample_rate: int = SAMPLE_RATE, protocol: str = "authors"):
+                 sample_rate: int = SAMPLE_RATE, protocol: str = "segment"):
         super().__init__("rese", n_tags, tuple(widths), amplify, sample_rate, protocol)
 
 
