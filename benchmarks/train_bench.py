@@ -29,7 +29,6 @@ import common
 
 SETTINGS = [("base", 1024, 1024), ("base", 1024, 512), ("base", 512, 512), ("base", 512, 256), ("base", 256, 256),
             ("improved", 256, 256)]
-WARMUP = 3
 
 
 def write_npy(prepared: Path, out: Path) -> None:
@@ -56,7 +55,7 @@ BF16 = ("rawtag", "fast", "bf16")  # the improved CNN only (issue 14, item 4)
 
 
 def run_one(method: str, layers: str, precision: str, model_name: str, length: int, stride: int, prepared: Path,
-            npy: Path, steps: int, device: str) -> dict:
+            npy: Path, steps: int, device: str, warmup: int = 3) -> dict:
     import numpy as np
     import torch
     from torch import nn
@@ -142,7 +141,7 @@ def run_one(method: str, layers: str, precision: str, model_name: str, length: i
         optimizer.step()
         return len(x)
 
-    for _ in range(WARMUP):
+    for _ in range(warmup):
         step()
     if cuda:
         torch.cuda.synchronize()
@@ -173,6 +172,7 @@ def main() -> None:
     p.add_argument("--clips", type=int, default=300, help="synthetic clips to prepare")
     p.add_argument("--steps", type=int, default=30, help="timed training steps (batches of 10) per measurement")
     p.add_argument("--improved-steps", type=int, default=None, help="timed steps for the improved CNN")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps before each measurement (default 3)")
     p.add_argument("--device", default="auto")
     p.add_argument("--only", choices=["base", "improved"], help="measure one model only")
     p.add_argument("--repeats", type=int, default=1, help="measure each loop this many times, interleaved, and "
@@ -186,21 +186,22 @@ def main() -> None:
     if a.one:
         method, layers, precision, model, length, stride = a.one
         common.report(run_one(method, layers, precision, model, int(length), int(stride), prepared, npy, a.steps,
-                              a.device))
+                              a.device, a.warmup))
         return
     from rawtag.data.prepare import prepare
 
     prepare(common.synthetic_source(root, a.clips), prepared, progress=False)
     write_npy(prepared, npy)
     print(f"machine: {common.machine()}")
-    print(f"data: {a.clips} synthetic clips, prepared; batch 10; {a.steps} timed steps after {WARMUP} warm-up "
+    print(f"data: {a.clips} synthetic clips, prepared; batch 10; {a.steps} timed steps after {a.warmup} warm-up "
           f"(improved: {a.improved_steps or a.steps}); each speed the best of {a.repeats} interleaved run(s)\n")
     rows = []
     for model, length, stride in SETTINGS:
         if a.only and model != a.only:
             continue
         steps = str(a.improved_steps or a.steps) if model == "improved" else str(a.steps)
-        extra = ["--clips", str(a.clips), "--steps", steps, "--device", a.device, "--root", a.root]
+        extra = ["--clips", str(a.clips), "--steps", steps, "--warmup", str(a.warmup), "--device", a.device,
+                 "--root", a.root]
         loops = LOOPS + [BF16] if model == "improved" else LOOPS
         runs = {loop: [] for loop in loops}
         for _ in range(a.repeats):  # interleaved, so that a busy spell on a shared machine slows every loop alike

@@ -37,7 +37,7 @@ def test_prepare_benchmark_runs_all_three_ways(tmp_path):
 
 @pytest.mark.slow
 def test_train_benchmark_compares_both_loops_on_every_setting(tmp_path):
-    out = run("train_bench.py", "--clips", "40", "--steps", "2", "--improved-steps", "1", "--device", "cpu",
+    out = run("train_bench.py", "--clips", "24", "--steps", "1", "--warmup", "1", "--device", "cpu",
               "--root", str(tmp_path))
     table = rows(out)
     models = sorted({r[0] for r in table})

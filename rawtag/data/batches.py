@@ -145,17 +145,13 @@ class Batches:
             return
         ready: queue.Queue = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
-        # On a CPU the reader thread also converts and normalizes (torch releases the GIL), so that work
-        # overlaps the model's step; on a GPU it happens on the device, after the int16 batch is copied.
-        on_cpu = self.device.type == "cpu"
 
         def reader():
             try:
                 for rows, starts in chunks:
                     if stop.is_set():
                         return
-                    raw = self._read(rows, starts)
-                    ready.put(self._to_batch(rows, raw) if on_cpu else (rows, raw))
+                    ready.put((rows, self._read(rows, starts)))
                 ready.put(None)
             except BaseException as e:  # hand the error to the consumer
                 ready.put(e)
@@ -166,7 +162,7 @@ class Batches:
             while (item := ready.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
-                yield item if on_cpu else self._to_batch(*item)
+                yield self._to_batch(*item)
         finally:
             stop.set()
             while thread.is_alive():  # drain so the reader can finish
