@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from . import normalize
-from .audio import CLIP_SAMPLES, model_input
+from .audio import CLIP_SAMPLES, INPUTS, model_input
 from .prepare import PreparedSet
 
 
@@ -69,7 +69,8 @@ class Batches:
         if layout == "subclips" and crop is None and length != CLIP_SAMPLES:
             raise ValueError(f"{data.path} holds clips of {length:,} samples ({data.sample_rate:,} Hz); the paper's "
                              f"models take 10 sub-clips of 34,950 at 12,000 Hz: use a set prepared at 12,000 Hz")
-        model_input(torch.zeros(1, crop or length), layout)  # an unknown layout fails here, not in the loop
+        if layout not in INPUTS:  # here, not in the loop
+            raise ValueError(f"unknown model input {layout!r}; choose one of {', '.join(INPUTS)}")
         self.layout, self.crop = layout, crop
         self.data, self.batch_size, self.shuffle, self.seed = data, batch_size, shuffle, seed
         self.rows = subset(data.rows(split) if rows is None else np.asarray(rows), max_clips)
