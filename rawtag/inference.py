@@ -96,7 +96,7 @@ def evaluate(run: str | os.PathLike, split: str = "valid", data: str | os.PathLi
                          f"; choose --split {' or '.join(others) or 'valid'}")
     check_rate(model, prepared.sample_rate, str(prepared.path))
     batches = Batches(prepared, split, batch_size=train["batch_size"], normalization=train["normalization"],
-                      max_clips=train["max_eval_clips"], device=dev, layout=model.INPUT)
+                      max_clips=train["max_eval_clips"], device=dev, layout=model.INPUT, recycle=True)
     logits, labels, _ = predict(model, batches, train["precision"], progress, desc=split)
     return tag_scores(labels, logits, prepared.tags)
 

@@ -232,7 +232,7 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
     model = (torch.nn.parallel.DistributedDataParallel(core, device_ids=[device] if device.type == "cuda" else None)
              if ctx.active else core)
     common = dict(device=device, normalization=cfg.normalization, batch_size=cfg.batch_size,
-                  shard=(ctx.rank, ctx.world), layout=core.INPUT)
+                  shard=(ctx.rank, ctx.world), layout=core.INPUT, recycle=True)
     # sample-level models under the segment protocol train on one random segment per clip (chapter 07)
     train = Batches(data, "train", shuffle=True, seed=cfg.seed, max_clips=cfg.max_train_clips,
                     crop=getattr(core, "train_crop", None), **common)

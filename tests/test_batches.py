@@ -66,3 +66,46 @@ def test_in_memory_and_memmap_agree_and_max_clips(synth_prepared):
     assert np.array_equal(subset(rows, 10), subset(rows, 10)) and len(subset(rows, 10)) == 10
     with pytest.raises(ValueError):
         subset(rows, 0)
+
+
+def _expected(data, rows, normalization="dataset", starts=None, crop=None):
+    """Eq. (1) applied to the memmap rows, written out without Batches."""
+    scale, offset = normalize.affine(normalization, data.rowstats, data.rows("train"))
+    out = []
+    for k, r in enumerate(rows):
+        clip = np.asarray(data.clips[r] if starts is None else data.clips[r, starts[k]:starts[k] + crop])
+        out.append(normalize.apply(clip, scale[r], offset[r]))
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("crop", [None, 5000])
+def test_buffers_threads_and_recycling_give_the_same_batches(synth_prepared, crop):
+    data = PreparedSet(synth_prepared)
+    settings = dict(batch_size=3, shuffle=True, seed=2, crop=crop, layout="waveform" if crop else "subclips")
+    plain = list(Batches(data, "train", prefetch=0, **settings))
+    threaded = list(Batches(data, "train", prefetch=2, **settings))
+    recycling = Batches(data, "train", prefetch=0, recycle=True, **settings)
+    starts = recycling.crop_starts(len(recycling.rows))
+    pointers, recycled, at = set(), [], 0
+    for batch in recycling:
+        pointers.add(batch.x.data_ptr())
+        recycled.append(batch.x.clone())  # the next batch overwrites it
+        expect = _expected(data, batch.rows, starts=None if crop is None else starts[at:at + len(batch.rows)],
+                           crop=crop)
+        assert np.array_equal(batch.x.reshape(len(batch.rows), -1).numpy(), expect)
+        at += len(batch.rows)
+    assert len(pointers) == 1 and len(recycled) == len(plain) > 2  # one float buffer for every batch
+    for a, b, c in zip(plain, threaded, recycled, strict=True):
+        assert np.array_equal(a.rows, b.rows) and torch.equal(a.x, b.x) and torch.equal(a.x, c)
+    assert len({b.x.data_ptr() for b in plain}) == len(plain)  # without recycle, each batch is its own tensor
+
+
+def test_the_kernel_is_asked_for_the_next_batch(synth_prepared, monkeypatch):
+    data = PreparedSet(synth_prepared)
+    asked = []
+    monkeypatch.setattr(data, "will_need", lambda rows: asked.append(np.array(rows)))
+    batches = Batches(data, "train", batch_size=4, shuffle=True, prefetch=0)
+    seen = [b.rows for b in batches]
+    assert len(asked) == len(seen) - 1 and all(np.array_equal(a, b) for a, b in zip(asked, seen[1:], strict=True))
+    monkeypatch.undo()
+    data.will_need(seen[0])  # the real call returns at once on any OS (a no-op without posix_fadvise)
