@@ -80,8 +80,8 @@ def run_one(method: str, layers: str, precision: str, model_name: str, length: i
 
     if method == "rawtag":
         model, loss_fn = core, nn.BCEWithLogitsLoss()
-        train = Batches(data, "train", batch_size=10, shuffle=True, device=dev)
-        valid = Batches(data, "valid", batch_size=10, device=dev)
+        train = Batches(data, "train", batch_size=10, shuffle=True, device=dev, recycle=True)  # as fit does
+        valid = Batches(data, "valid", batch_size=10, device=dev, recycle=True)
 
         def batches():
             epoch = 0
