@@ -2,8 +2,11 @@
 
 Taught in chapter 04 (the sweep). The base CNN is small: one training step of 10 clips cannot keep two
 cores busy with threads, so two runs side by side, each on one thread, finish sooner than the same runs
-one after another on two threads (`benchmarks/train_bench.py` measures both). A run that is already
-finished is read back, never retrained; a failed run raises in the caller with its settings named.
+one after another on two threads (`benchmarks/train_bench.py` measures both). Runs are rarely equally
+long (chapter 06 trains the improved CNN beside a short base run), so each worker takes the cores the
+others leave: before every training batch a run sets its threads to the cores divided by the runs still
+in progress, and a run left alone finishes on every core. A run that is already finished is read back,
+never retrained; a failed run raises in the caller with its settings named.
 
 Chapter: 04_sweep
 """
@@ -15,14 +18,30 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import fields
 from pathlib import Path
 
+_running = None  # in a worker process: the shared count of runs in progress
+_cores = 1
 
-def _train_one(workspace_fields: dict, model: str, settings: dict, threads: int) -> str:
-    import torch
 
+def _start_worker(running, cores: int) -> None:
+    global _running, _cores
+    _running, _cores = running, cores
+
+
+def _fair_threads() -> int:
+    """This run's share of the cores now: all of them once the other runs have finished."""
+    return max(1, _cores // max(1, _running.value))
+
+
+def _train_one(workspace_fields: dict, model: str, settings: dict) -> str:
     from .workspace import Workspace
 
-    torch.set_num_threads(threads)
-    run_dir, _ = Workspace(**workspace_fields).train(model, progress=False, **settings)
+    with _running.get_lock():
+        _running.value += 1
+    try:
+        run_dir, _ = Workspace(**workspace_fields).train(model, progress=False, threads=_fair_threads, **settings)
+    finally:
+        with _running.get_lock():
+            _running.value -= 1
     return str(run_dir)
 
 
@@ -30,7 +49,7 @@ def train_all(workspace, jobs: list[tuple[str, dict]], processes: int | None = N
               ) -> list[Path]:
     """Train every (model, settings) job of `workspace` (as `Workspace.train(model, **settings)` would),
     `processes` at a time (default: one per core, at most the number of unfinished jobs), each process on
-    `cores // processes` threads. Returns the run folders in the order of `jobs`.
+    `cores // runs in progress` threads. Returns the run folders in the order of `jobs`.
 
     Chapter: 04_sweep
     """
@@ -45,8 +64,10 @@ def train_all(workspace, jobs: list[tuple[str, dict]], processes: int | None = N
         workspace.data_for(workspace.config(model, **settings), progress=False)
     if todo:
         context = multiprocessing.get_context("spawn")  # threads and fork do not mix
-        with ProcessPoolExecutor(processes, mp_context=context) as pool:
-            futures = {i: pool.submit(_train_one, state, *jobs[i], max(1, cores // processes)) for i in todo}
+        running = context.Value("i", 0)
+        with ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker,
+                                 initargs=(running, cores)) as pool:
+            futures = {i: pool.submit(_train_one, state, *jobs[i]) for i in todo}
             with tqdm(total=len(todo), desc=f"training {len(todo)} runs, {processes} at a time", unit="run",
                       disable=not progress) as bar:
                 for i, future in futures.items():

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -165,20 +166,22 @@ def _bce(logits, labels) -> float:
 
 
 def fit(data: str | os.PathLike | PreparedSet, out: str | os.PathLike, config: TrainConfig | None = None,
-        progress: bool = True, force: bool = False) -> dict:
+        progress: bool = True, force: bool = False, threads: Callable[[], int] | None = None) -> dict:
     """Train `config.model` on the prepared set `data`, writing the run folder `out`; returns the results.
 
     Adam with BCEWithLogitsLoss on logits pooled over sub-clips; validation loss and AUC every epoch;
     the best-by-validation-AUC model is evaluated on validation and test at the end. Under `torchrun`,
     each process takes its share of every batch (see `rawtag.distributed`). `out` must be new, empty, or
-    this run (same settings, no more epochs than asked); `force` replaces another run there.
+    this run (same settings, no more epochs than asked); `force` replaces another run there. `threads`,
+    if given, is asked before every training batch and every validation how many CPU threads to use
+    (`rawtag.concurrent.train_all` gives a run the cores that finished runs left).
 
     Chapter: 03_base_cnn
     """
     device = pick_device((config or TrainConfig()).device)
     ctx = distributed.from_environment(device)
     try:
-        return _fit(data, out, config, progress, ctx, distributed.device_of(ctx, device), force)
+        return _fit(data, out, config, progress, ctx, distributed.device_of(ctx, device), force, threads)
     finally:
         distributed.close(ctx)
 
@@ -193,7 +196,8 @@ class _Progress:
     next_epoch: int = 0
 
 
-def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.device, force: bool = False) -> dict:
+def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.device, force: bool = False,
+         threads: Callable[[], int] | None = None) -> dict:
     """`fit` in steps: claim the run folder, build, resume, then per epoch train, validate and save."""
     data = data if isinstance(data, PreparedSet) else PreparedSet(data)
     cfg, out = (config or TrainConfig()).resolved(), Path(out)
@@ -241,8 +245,9 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
     last_valid = None  # the last epoch's validation predictions: the final scores reuse them if it was the best
     for epoch in range(state.next_epoch, cfg.epochs):
         started = time.perf_counter()
-        train_loss = train_epoch(model, train, optimizer, epoch, cfg, ctx, state, progress)
+        train_loss = train_epoch(model, train, optimizer, epoch, cfg, ctx, state, progress, threads)
         seconds = time.perf_counter() - started
+        _use_threads(threads)
         last_valid = distributed.gather(ctx, *predict(core, valid, cfg.precision, progress, desc="validate"))
         logits, labels, _ = last_valid
         scores = tag_scores(labels, logits, data.tags)
@@ -265,8 +270,15 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
     return _finish(data, out, core, cfg, params, state, len(train.rows), common, ctx, device, progress, last_valid)
 
 
+def _use_threads(threads: Callable[[], int] | None) -> None:
+    """Set torch's CPU threads to what `threads()` says now (a no-op without `threads`, or when unchanged)."""
+    if threads is not None and (n := threads()) != torch.get_num_threads():
+        torch.set_num_threads(n)
+
+
 def train_epoch(model: nn.Module, train: Batches, optimizer, epoch: int, cfg: TrainConfig,
-                ctx: distributed.Context, state: _Progress, progress: bool) -> float:
+                ctx: distributed.Context, state: _Progress, progress: bool,
+                threads: Callable[[], int] | None = None) -> float:
     """One pass over the training split: forward, binary cross-entropy on the logits, backward, Adam step,
     batch after batch; returns the epoch's mean training loss. Every `cfg.log_every` iterations the mean
     loss since the last entry goes into `state.history["iterations"]` (the paper's Fig. 3).
@@ -281,6 +293,7 @@ def train_epoch(model: nn.Module, train: Batches, optimizer, epoch: int, cfg: Tr
     losses, window = [], []
     bar = tqdm(train, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not progress)
     for batch in bar:
+        _use_threads(threads)
         with autocast(train.device, cfg.precision):
             loss = loss_fn(model(batch.x).float(), batch.y)
         loss = loss * distributed.share(ctx, len(batch.y))  # uneven shares: the whole batch's gradient

@@ -192,13 +192,15 @@ class Workspace:
         group = f"{self.dataset}-{self.profile}" + ("" if self.scheme == "paper" else f"-{self.scheme}")
         return self.runs_root / group / "_".join([model, *named])
 
-    def train(self, model: str = "base", budget_of: str | None = None, progress: bool = True, **settings):
-        """Train (or resume, or read back) the run for these settings; returns (run folder, results)."""
+    def train(self, model: str = "base", budget_of: str | None = None, progress: bool = True, threads=None,
+              **settings):
+        """Train (or resume, or read back) the run for these settings; returns (run folder, results).
+        `threads`, if given, is asked before every batch how many CPU threads to use (see `fit`)."""
         from .train import fit
 
         out = self.run_dir(model, **({"budget_of": budget_of} if budget_of else {}), **settings)
         config = self.config(model, budget_of, **settings)
-        return out, fit(self.data_for(config, progress=False), out, config, progress)
+        return out, fit(self.data_for(config, progress=False), out, config, progress, threads=threads)
 
 
 def _short(value) -> str:

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from rawtag.runs import Run, runs_table
 from rawtag.train import TrainConfig, fit
@@ -56,3 +57,35 @@ def test_train_all_runs_two_processes_and_reads_back(tone_prepared, tmp_path, mo
     stamp = (dirs[0] / "results.json").stat().st_mtime_ns
     assert [Run(d).valid_best for d in train_all(ws, jobs, progress=False)] == first
     assert (dirs[0] / "results.json").stat().st_mtime_ns == stamp  # read back, not retrained
+
+
+def test_a_worker_takes_the_cores_that_finished_runs_leave(monkeypatch):
+    import multiprocessing
+
+    from rawtag import concurrent
+
+    running = multiprocessing.Value("i", 2)
+    monkeypatch.setattr(concurrent, "_running", running)
+    monkeypatch.setattr(concurrent, "_cores", 4)
+    assert concurrent._fair_threads() == 2
+    running.value = 1  # the other run finished
+    assert concurrent._fair_threads() == 4
+    running.value = 6  # more runs than cores: still one thread each
+    assert concurrent._fair_threads() == 1
+
+
+@pytest.mark.slow
+def test_fit_asks_for_its_threads_before_every_batch(tone_prepared, tmp_path):
+    before, asked = torch.get_num_threads(), []
+
+    def threads():
+        asked.append(len(asked) % 2 + 1)  # 1, 2, 1, 2, ...
+        return asked[-1]
+
+    try:
+        fit(tone_prepared, tmp_path / "r", TrainConfig(epochs=2, max_train_clips=20, batch_size=10), progress=False,
+            threads=threads)
+        assert len(asked) == 2 * (2 + 1)  # each epoch: 2 training batches, then validation
+        assert torch.get_num_threads() == asked[-1]
+    finally:
+        torch.set_num_threads(before)
