@@ -12,7 +12,8 @@ Same model, same batch size (10, the paper's), same clips, each measured in its 
   (`rawtag.models.paper.torch_layers`): the formulation before issue 14;
 - rawtag, fast layers: the same loop with the models as `build_model` makes them (`FrameConv`, the
   time-major `Conv1d` / `MaxPool1d`; equal outputs and gradients) and fused Adam, as `rawtag.train.fit`;
-  for the improved CNN also with bfloat16 autocast (`TrainConfig(precision="bf16")`).
+  for the improved CNN also with bfloat16 autocast (`TrainConfig(precision="bf16")`), where the device
+  computes bfloat16 in hardware (`rawtag.devices.bf16_is_native`; emulated, it is about 35x slower).
 For the base CNN at the five Table 1 settings and the improved CNN: training clips/s (after 3 warm-up
 steps), the same steps on one batch already in memory (the model and optimizer without the data path),
 evaluation clips/s over the validation split, and each process's peak memory.
@@ -175,12 +176,17 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=3, help="untimed steps before each measurement (default 3)")
     p.add_argument("--device", default="auto")
     p.add_argument("--only", choices=["base", "improved"], help="measure one model only")
+    p.add_argument("--settings", nargs="+", metavar="L/S", default=None,
+                   help="the base CNN's length/stride settings to measure (default: all five of Table 1)")
     p.add_argument("--repeats", type=int, default=1, help="measure each loop this many times, interleaved, and "
                                                           "report each speed's best run (for shared, noisy machines)")
     p.add_argument("--root", default="/tmp/rawtag-bench")
     p.add_argument("--one", nargs=6, metavar=("METHOD", "LAYERS", "PRECISION", "MODEL", "LENGTH", "STRIDE"),
                    help=argparse.SUPPRESS)
     a = p.parse_args()
+    known = [f"{length}/{stride}" for model, length, stride in SETTINGS if model == "base"]
+    if a.settings and set(a.settings) - set(known):
+        p.error(f"unknown --settings {' '.join(sorted(set(a.settings) - set(known)))}; choose from {' '.join(known)}")
     root = Path(a.root)
     prepared, npy = root / f"prepared-{a.clips}", root / f"npy-{a.clips}"
     if a.one:
@@ -192,17 +198,22 @@ def main() -> None:
 
     prepare(common.synthetic_source(root, a.clips), prepared, progress=False)
     write_npy(prepared, npy)
+    from rawtag.devices import bf16_is_native, pick_device
+
+    bf16 = bf16_is_native(pick_device(a.device))
     print(f"machine: {common.machine()}")
+    if not bf16:
+        print("no bfloat16 row: this device has no bfloat16 hardware (emulated, it is about 35x slower)")
     print(f"data: {a.clips} synthetic clips, prepared; batch 10; {a.steps} timed steps after {a.warmup} warm-up "
           f"(improved: {a.improved_steps or a.steps}); each speed the best of {a.repeats} interleaved run(s)\n")
     rows = []
     for model, length, stride in SETTINGS:
-        if a.only and model != a.only:
+        if a.only and model != a.only or model == "base" and a.settings and f"{length}/{stride}" not in a.settings:
             continue
         steps = str(a.improved_steps or a.steps) if model == "improved" else str(a.steps)
         extra = ["--clips", str(a.clips), "--steps", steps, "--warmup", str(a.warmup), "--device", a.device,
                  "--root", a.root]
-        loops = LOOPS + [BF16] if model == "improved" else LOOPS
+        loops = LOOPS + [BF16] if model == "improved" and bf16 else LOOPS
         runs = {loop: [] for loop in loops}
         for _ in range(a.repeats):  # interleaved, so that a busy spell on a shared machine slows every loop alike
             for loop in loops:

@@ -2,6 +2,8 @@
 
 Every chapter's `device` parameter and every command's `--device` go through `pick_device`, so an unknown
 or unavailable device is refused in one place, with one line that lists what this torch supports here.
+`bf16_is_native` says whether bfloat16 runs in hardware here: a CPU without AVX512-BF16 or AMX emulates
+it, about 35x slower than float32 for the improved CNN (0.17 against 6.0 clips/s on a 2-core AVX2 EPYC).
 
 Chapter: 03_base_cnn
 """
@@ -50,3 +52,16 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ValueError(f"device {device!r} is not available ({_supported_devices()}); use --device cpu or auto")
     return torch.device(name)
+
+
+def bf16_is_native(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 in hardware: a CUDA GPU that supports it, a CPU with AVX512-BF16
+    or AMX (others emulate it, far slower than float32), any other device (mps) assumed so.
+
+    Chapter: 06_improvements
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return True

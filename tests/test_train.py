@@ -132,10 +132,25 @@ def test_results_hold_last_and_best_epoch_validation(tone_prepared, tmp_path):
 
 
 @pytest.mark.slow
-def test_bf16_precision_is_recorded_and_trains(tone_prepared, tmp_path):
-    results = fit(tone_prepared, tmp_path / "r", TrainConfig(epochs=1, lr=1e-2, max_train_clips=8,
-                                                             precision="bf16"), progress=False)
-    config = json.loads((tmp_path / "r" / "config.json").read_text())
+def test_bf16_precision_is_recorded_and_trains(tone_prepared, tmp_path, monkeypatch):
+    import warnings
+
+    from rawtag import train
+
+    for native in (True, False):  # a CPU with bfloat16 hardware trains quietly; one without is warned
+        monkeypatch.setattr(train, "bf16_is_native", lambda device, native=native: native)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            results = fit(tone_prepared, tmp_path / f"r{native}", TrainConfig(epochs=1, lr=1e-2, max_train_clips=8,
+                                                                             precision="bf16"), progress=False)
+        slow = [w for w in caught if "bfloat16 is emulated" in str(w.message)]
+        assert len(slow) == (0 if native else 1)
+    assert "use precision='fp32'" in str(slow[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # float32 never warns
+        fit(tone_prepared, tmp_path / "fp32", TrainConfig(epochs=1, max_train_clips=8), progress=False)
+    results = json.loads((tmp_path / "rFalse" / "results.json").read_text())
+    config = json.loads((tmp_path / "rFalse" / "config.json").read_text())
     assert config["train"]["precision"] == "bf16" and results["precision"] == "bf16"
     assert np.isfinite(results["valid"]["roc_auc"])
     with pytest.raises(ValueError, match="unknown precision 'fp8'; choose one of fp32, bf16"):
