@@ -6,14 +6,18 @@
 Same model, same batch size (10, the paper's), same clips, each measured in its own process:
 - baseline: one float32 `.npy` per clip (written beforehand, untimed), `np.load` per item in a `Dataset`,
   a `DataLoader` with one worker, the model (PyTorch's layers) followed by `Sigmoid`, `BCELoss`, Adam;
-- rawtag, torch layers ("before"): `Batches` over the prepared int16 memmap (a background thread reads a
-  batch per call; int16 to float and Eq. (1) on the device; pinned memory and cudnn.benchmark on CUDA),
-  `BCEWithLogitsLoss` on logits, Adam, and the model built from PyTorch's `nn.Conv1d` / `nn.MaxPool1d`
-  (`rawtag.models.paper.torch_layers`): the formulation before issue 14;
-- rawtag, fast layers: the same loop with the models as `build_model` makes them (`FrameConv`, the
-  time-major `Conv1d` / `MaxPool1d`; equal outputs and gradients) and fused Adam, as `rawtag.train.fit`;
-  for the improved CNN also with bfloat16 autocast (`TrainConfig(precision="bf16")`), where the device
-  computes bfloat16 in hardware (`rawtag.devices.bf16_is_native`; emulated, it is about 35x slower).
+- rawtag before issue 14 ("before"): `Batches` over the prepared int16 memmap as it read then (a
+  background thread, one fancy-indexing call per batch into a new array, a new float tensor per batch;
+  int16 to float and Eq. (1) on the device), `BCEWithLogitsLoss` on logits, Adam, and the model built from
+  PyTorch's `nn.Conv1d` / `nn.MaxPool1d` (`rawtag.models.paper.torch_layers`);
+- rawtag, fast layers, data path before: the fast layers (below) with that data path, to tell the two
+  changes apart;
+- rawtag, fast: the loop as `rawtag.train.fit` runs it now: `Batches` with each clip one contiguous copy
+  into buffers allocated once and one recycled float buffer (on a CPU no reader thread: the kernel is asked
+  to read the next batch ahead), the models as `build_model` makes them (`FrameConv`, the time-major
+  `Conv1d` / `MaxPool1d`; equal outputs and gradients) and fused Adam; for the improved CNN also with
+  bfloat16 autocast (`TrainConfig(precision="bf16")`), where the device computes bfloat16 in hardware
+  (`rawtag.devices.bf16_is_native`; emulated, it is about 35x slower).
 For the base CNN at the five Table 1 settings and the improved CNN: training clips/s (after 3 warm-up
 steps), the same steps on one batch already in memory (the model and optimizer without the data path),
 evaluation clips/s over the validation split, and each process's peak memory.
@@ -51,7 +55,35 @@ def write_npy(prepared: Path, out: Path) -> None:
     (out / "done").write_text("")
 
 
-LOOPS = [("baseline", "torch", "fp32"), ("rawtag", "torch", "fp32"), ("rawtag", "fast", "fp32")]
+LOOPS = [("baseline", "torch", "fp32"), ("old-data", "torch", "fp32"), ("old-data", "fast", "fp32"),
+         ("rawtag", "fast", "fp32")]
+NAMES = {"baseline": "baseline", "old-data": "rawtag, data path before", "rawtag": "rawtag"}
+
+
+def batches_before(data, split: str, **options):
+    """`Batches` with the data path it had before issue 14 (see the module's docstring)."""
+    import numpy as np
+    import torch
+
+    from rawtag.data.audio import model_input
+    from rawtag.data.batches import Batch, Batches
+
+    class Before(Batches):
+        def _read(self, rows, starts=None, buffer=None):
+            order = np.argsort(rows)  # read in file order, then put back in batch order
+            out = np.empty((len(rows), self.data.clips.shape[1]), np.int16)
+            out[order] = self.data.clips[rows[order]]
+            return out
+
+        def _to_batch(self, rows, raw):
+            pin = self.device.type == "cuda"
+            x = torch.from_numpy(raw)
+            x = (x.pin_memory() if pin else x).to(self.device, non_blocking=pin).float()
+            index = torch.from_numpy(rows)
+            x.mul_(self.scale[index].to(self.device)[:, None]).add_(self.offset[index].to(self.device)[:, None])
+            return Batch(model_input(x, self.layout), self.labels[index].to(self.device), rows)
+
+    return Before(data, split, prefetch=2, **options)
 BF16 = ("rawtag", "fast", "bf16")  # the improved CNN only (issue 14, item 4)
 
 
@@ -79,10 +111,14 @@ def run_one(method: str, layers: str, precision: str, model_name: str, length: i
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
-    if method == "rawtag":
+    if method in ("rawtag", "old-data"):
         model, loss_fn = core, nn.BCEWithLogitsLoss()
-        train = Batches(data, "train", batch_size=10, shuffle=True, device=dev, recycle=True)  # as fit does
-        valid = Batches(data, "valid", batch_size=10, device=dev, recycle=True)
+        if method == "rawtag":  # as fit does
+            train = Batches(data, "train", batch_size=10, shuffle=True, device=dev, recycle=True)
+            valid = Batches(data, "valid", batch_size=10, device=dev, recycle=True)
+        else:
+            train = batches_before(data, "train", batch_size=10, shuffle=True, device=dev)
+            valid = batches_before(data, "valid", batch_size=10, device=dev)
 
         def batches():
             epoch = 0
@@ -224,20 +260,21 @@ def main() -> None:
                 for loop, r in runs.items()}  # each speed from its best run
         baseline, before = figs[LOOPS[0]]["train_clips_per_s"], figs[LOOPS[1]]["train_clips_per_s"]
         for (method, layers, precision), f in figs.items():
-            rows.append([f"{model} {length}/{stride}", method, f["train_clips_per_s"],
+            rows.append([f"{model} {length}/{stride}", NAMES[method], f["train_clips_per_s"],
                          f"{f['train_clips_per_s'] / baseline:.2f}x", f["eval_clips_per_s"],
-                         f"{layers}, {precision}" + (" (before)" if layers == "torch" and method == "rawtag" else ""),
+                         f"{layers}, {precision}" + (" (before)" if (method, layers) == LOOPS[1][:2] else ""),
                          f"{f['train_clips_per_s'] / before:.2f}x", f["step_clips_per_s"], f["peak_rss_mib"],
                          f["anon_mib"] if f["anon_mib"] is not None else "-",
                          f"{f['gpu_peak_mib']:.0f}" if f["gpu_peak_mib"] is not None else "-", f["device"]])
     print(common.table(["model", "loop", "train clips/s", "train vs baseline", "eval clips/s", "layers",
                         "train vs before", "step clips/s, batch in memory", "peak RSS MiB", "anon MiB at end",
                         "GPU peak MiB", "device"], rows))
-    print("\nbefore: rawtag's loop with PyTorch's nn.Conv1d / nn.MaxPool1d and Adam (the formulation before issue "
-          "14); fast: the layers build_model makes now, with fused Adam. 'step clips/s' times the same training "
-          "steps on one batch already in memory: the model and optimizer without the data path. peak RSS counts "
-          "the pages of the memory-mapped prepared set that were read (file-backed, dropped by the kernel under "
-          "pressure); 'anon MiB' is the process's own memory.")
+    print("\nbefore: rawtag's loop before issue 14: its data path (a new array and a new float tensor per batch, "
+          "a reader thread) with PyTorch's nn.Conv1d / nn.MaxPool1d and plain Adam; 'data path before' with fast "
+          "layers tells the two changes apart; fast: the layers build_model makes now, with fused Adam. 'step "
+          "clips/s' times the same training steps on one batch already in memory: the model and optimizer without "
+          "the data path. peak RSS counts the pages of the memory-mapped prepared set that were read (file-backed, "
+          "dropped by the kernel under pressure); 'anon MiB' is the process's own memory.")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,9 @@ def test_train_benchmark_compares_both_loops_on_every_setting(tmp_path):
     table = rows(out)
     models = sorted({r[0] for r in table})
     assert models == sorted(["base 1024/512", "base 256/256", "improved 256/256"])
-    assert all({r[1] for r in table if r[0] == m} == {"baseline", "rawtag"} for m in models)
+    assert all({r[1] for r in table if r[0] == m} == {"baseline", "rawtag, data path before", "rawtag"}
+               for m in models)
+    assert all(sum(r[5] == "torch, fp32 (before)" for r in table if r[0] == m) == 1 for m in models)
     for r in table:
         assert float(r[2].replace(",", "")) > 0 and float(r[4].replace(",", "")) > 0
         assert re.fullmatch(r"\d+\.\d\dx", r[3])
