@@ -88,7 +88,7 @@ BF16 = ("rawtag", "fast", "bf16")  # the improved CNN only (issue 14, item 4)
 
 
 def run_one(method: str, layers: str, precision: str, model_name: str, length: int, stride: int, prepared: Path,
-            npy: Path, steps: int, device: str, warmup: int = 3) -> dict:
+            npy: Path, steps: int, device: str, warmup: int = 3, prefetch: int | None = None) -> dict:
     import numpy as np
     import torch
     from torch import nn
@@ -114,8 +114,8 @@ def run_one(method: str, layers: str, precision: str, model_name: str, length: i
     if method in ("rawtag", "old-data"):
         model, loss_fn = core, nn.BCEWithLogitsLoss()
         if method == "rawtag":  # as fit does
-            train = Batches(data, "train", batch_size=10, shuffle=True, device=dev, recycle=True)
-            valid = Batches(data, "valid", batch_size=10, device=dev, recycle=True)
+            train = Batches(data, "train", batch_size=10, shuffle=True, device=dev, recycle=True, prefetch=prefetch)
+            valid = Batches(data, "valid", batch_size=10, device=dev, recycle=True, prefetch=prefetch)
         else:
             train = batches_before(data, "train", batch_size=10, shuffle=True, device=dev)
             valid = batches_before(data, "valid", batch_size=10, device=dev)
@@ -217,6 +217,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=1, help="measure each loop this many times, interleaved, and "
                                                           "report each speed's best run (for shared, noisy machines)")
     p.add_argument("--root", default="/tmp/rawtag-bench")
+    p.add_argument("--prefetch", type=int, default=None, help="with --one rawtag: batches a reader thread keeps "
+                                                               "ready (default: Batches' own, 0 on a CPU)")
     p.add_argument("--one", nargs=6, metavar=("METHOD", "LAYERS", "PRECISION", "MODEL", "LENGTH", "STRIDE"),
                    help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -228,7 +230,7 @@ def main() -> None:
     if a.one:
         method, layers, precision, model, length, stride = a.one
         common.report(run_one(method, layers, precision, model, int(length), int(stride), prepared, npy, a.steps,
-                              a.device, a.warmup))
+                              a.device, a.warmup, a.prefetch))
         return
     from rawtag.data.prepare import prepare
 
