@@ -16,8 +16,8 @@ def machine() -> str:
 
     cpu = platform.processor() or platform.machine()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{os.cpu_count()} CPU cores ({cpu}), {gpu}; Python {platform.python_version()}, "
-            f"torch {torch.__version__}")
+    return (f"{os.cpu_count()} CPU cores ({cpu}, vector units: {torch.backends.cpu.get_cpu_capability()}), {gpu}; "
+            f"Python {platform.python_version()}, torch {torch.__version__}")
 
 
 def peak_rss_mib() -> float:

@@ -1,17 +1,17 @@
 """Training batches straight from the prepared memmap: int16 rows -> device -> float -> Eq. (1).
 
 Taught in chapter 03 (base CNN). A batch is x float32 [B, 10, 1, 34950] (the paper's models; `layout`
-"waveform" gives [B, 1, L] for the sample-level models of chapter 07) and y float32 [B, K]. Each clip is
-one contiguous copy from the memmap into int16 buffers allocated once (no per-item decoding, no Python
-work per sample); conversion and normalization happen on the device. On a GPU a background thread keeps
-`prefetch` batches ready. On a CPU the batch is read when asked for, while the kernel is asked to read
-the next one from disk ahead of time: a reader thread would take a core from the model's two threads
-(measured: 463-525 against 571-587 clips/s for the base CNN on 2 cores). With `recycle=True` (the
-training and evaluation loops, which drop a batch before asking for the next) each batch's x is written
-into the same float buffer on a CPU: a fresh 14 MB tensor per batch costs more in page faults than the
-conversion itself. With `crop`, each clip gives one random window of `crop` samples instead (chapter 07:
-one 59,049-sample segment per clip and step), drawn by a generator seeded with (seed, epoch): a resumed
-run reads the same windows.
+"waveform" gives [B, 1, L] for the sample-level models of chapter 07) and y float32 [B, K]. Each clip is one
+contiguous copy from the memmap into int16 buffers allocated once (no per-item decoding, no Python work per
+sample); conversion and normalization happen on the device. On a GPU a background thread keeps `prefetch`
+batches ready. On a CPU the batch is read when asked for, while the kernel is asked to read the next one
+from disk ahead of time: a reader thread would take a core from the model's two threads (measured no faster
+for training, and slower for evaluation: benchmarks/README.md). With `recycle=True` (the training and
+evaluation loops, which drop a batch before asking for the next) each batch's x is written into the same
+float buffer on a CPU, instead of a fresh 14 MB tensor that the allocator gives back to the OS and the
+kernel maps and zeroes again for the next batch. With `crop`, each clip gives one random window of `crop`
+samples instead (chapter 07: one 59,049-sample segment per clip and step), drawn by a generator seeded with
+(seed, epoch): a resumed run reads the same windows.
 
 Chapter: 03_base_cnn
 """
