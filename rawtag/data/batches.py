@@ -81,7 +81,7 @@ class Batches:
         self.data, self.batch_size, self.shuffle, self.seed = data, batch_size, shuffle, seed
         self.rows = subset(data.rows(split) if rows is None else np.asarray(rows), max_clips)
         self.device = torch.device(device)
-        # a reader thread on a GPU; on a CPU it would take a core from the model's threads (measured slower)
+        # a reader thread on a GPU; on a CPU it takes a core from the model's threads (measured no faster)
         self.prefetch = (2 if self.device.type == "cuda" else 0) if prefetch is None else prefetch
         scale, offset = normalize.affine(normalization, data.rowstats, data.rows("train"))
         self.scale, self.offset = torch.from_numpy(scale), torch.from_numpy(offset)
@@ -163,8 +163,10 @@ class Batches:
         order = self.order()
         chunks = self._chunks(order, self.crop_starts(len(order)))
         width = self.data.clips.shape[1] if self.crop is None else self.crop
-        # int16 buffers, reused in turn: `prefetch` batches queued, one being read, one being converted
-        buffers = [np.empty((self._share_size(), width), np.int16) for _ in range(max(self.prefetch, 0) + 2)]
+        # int16 buffers, reused in turn: with a reader thread `prefetch` batches queued, one being read and one
+        # being converted; without, one
+        count = self.prefetch + 2 if self.prefetch >= 1 else 1
+        buffers = [np.empty((self._share_size(), width), np.int16) for _ in range(count)]
         if self.prefetch < 1:
             for k, (rows, starts) in enumerate(chunks):
                 if k + 1 < len(chunks) and self.cache is None:
