@@ -5,7 +5,7 @@ chapter with its time; a failing chapter stops the run with its name, cell and e
 copy (with the traceback) is kept as `NAME.failed.ipynb`, never under the chapter's own name. `build`
 copies the top-level `_config.yml`, `_toc.yml` and `book/` pages beside the executed chapters and builds
 `_build/html`. The README shows both; `rawtag book run|build` calls them. Chapter 04 uses it
-from inside the book: `run_variant` executes chapter 03 once per setting of its sweep.
+from inside the book: `run_variants` executes chapter 03 once per setting of its sweep, side by side.
 
 Every executed copy (chapters and `run_variant` copies alike) is tidied for readers by `tidy`: papermill's
 injected parameters, the install cell and glue-only cells are tagged `remove-cell`, long logs
@@ -419,6 +419,26 @@ def run_variant(chapter: str | os.PathLike, out: str | os.PathLike, title: str, 
 
     _papermill(chapter, out, parameters, kernel, edit=retitle)
     return out
+
+
+def run_variants(chapter: str | os.PathLike, variants: list[tuple[str | os.PathLike, str, dict]],
+                 processes: int | None = None, kernel: str = "python3") -> list[Path]:
+    """`run_variant` for each (out, title, parameters), `processes` at a time (default: one per core): a
+    copy keeps about one core busy (its kernel), so two copies at a time halve the wait on 2 cores. Each
+    runs in its own process, as papermill changes the working directory. Returns the copies' paths.
+
+    Chapter: 04_sweep
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    processes = max(1, min(processes or os.cpu_count() or 1, len(variants)))
+    if processes == 1:
+        return [run_variant(chapter, out, title, parameters, kernel) for out, title, parameters in variants]
+    with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(run_variant, chapter, out, title, parameters, kernel)
+                   for out, title, parameters in variants]
+        return [future.result() for future in futures]
 
 
 # ---- Sphinx extension: MathJax served from the built book ---------------------------------------------

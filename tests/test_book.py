@@ -155,6 +155,32 @@ def test_a_failing_chapter_is_named_with_its_cell(tmp_path, monkeypatch):
         book.run("smoke", only=["09"], out=tmp_path / "executed")
 
 
+def test_variants_run_side_by_side_each_with_its_parameters_and_title(tmp_path):
+    """Chapter 04 executes chapter 03 once per setting, two at a time: each copy holds its own parameter's
+    result and title, returned in the order asked, and a failing copy is named."""
+    params = nbformat.v4.new_code_cell("stride = 1")
+    params.metadata["tags"] = ["parameters"]
+    chapter = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 3. A chapter"), params,
+                                              nbformat.v4.new_code_cell("assert stride > 0\nprint(stride * 10)")])
+    chapter.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(chapter, tmp_path / "03_chapter.ipynb")
+    variants = [(tmp_path / "sweep" / f"03_chapter_{s}.ipynb", f"Sweep run: stride {s}", {"stride": s})
+                for s in (4, 2, 3)]
+    copies = book.run_variants(tmp_path / "03_chapter.ipynb", variants, processes=2)
+    assert copies == [out for out, _, _ in variants]
+    for (_, title, parameters), copy in zip(variants, copies, strict=True):
+        nb = nbformat.read(copy, as_version=4)
+        assert nb.cells[0].source.startswith(f"# {title}")
+        assert nb.cells[1].source == "## 3. A chapter", "the chapter's own heading is demoted"
+        printed = [o["text"] for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                   if o.get("name") == "stdout"]
+        assert printed == [f"{parameters['stride'] * 10}\n"]
+    with pytest.raises(Exception, match="AssertionError"):
+        book.run_variants(tmp_path / "03_chapter.ipynb", [(tmp_path / "bad.ipynb", "bad", {"stride": 0}),
+                                                          (tmp_path / "good.ipynb", "good", {"stride": 5})])
+    assert (tmp_path / "bad.failed.ipynb").exists() and not (tmp_path / "bad.ipynb").exists()
+
+
 def test_book_cli_rejects_unknown_profile(capsys):
     from rawtag.__main__ import main
 
