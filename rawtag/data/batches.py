@@ -9,8 +9,7 @@ from disk ahead of time: a reader thread would take a core from the model's two 
 for training, and slower for evaluation: benchmarks/README.md). With `recycle=True` (the training and
 evaluation loops, which drop a batch before asking for the next) each batch's x is written into the same
 float buffer on a CPU, instead of a fresh 14 MB tensor that the allocator gives back to the OS and the
-kernel maps and zeroes again for the next batch; without a reader thread, each clip goes straight from the
-memmap into that buffer, normalized on the way. With `crop`, each clip gives one random window of `crop`
+kernel maps and zeroes again for the next batch. With `crop`, each clip gives one random window of `crop`
 samples instead (chapter 07: one 59,049-sample segment per clip and step), drawn by a generator seeded with
 (seed, epoch): a resumed run reads the same windows.
 
@@ -126,40 +125,19 @@ class Batches:
         rng = np.random.default_rng([self.seed, self.epoch, 1])  # its own stream: the shuffle stays as it was
         return rng.integers(0, self.data.clips.shape[1] - self.crop + 1, size=n)
 
-    def _clips(self, rows: np.ndarray, starts: np.ndarray | None):
-        """(k, the samples of the batch's k-th clip or crop: a view of the memmap or the cache), clip by clip
-        in file order: one contiguous read each (faster than one fancy-indexing call, which builds a
-        temporary array and holds the interpreter's lock while it copies)."""
-        width = self.data.clips.shape[1] if starts is None else self.crop
-        source = self.cache if self.cache is not None else self.data.clips
-        index = self.position[rows] if self.cache is not None else rows
-        starts = np.zeros(len(rows), np.int64) if starts is None else starts
-        for k in np.argsort(index, kind="stable").tolist():
-            yield k, source[index[k], starts[k]:starts[k] + width]
-
     def _read(self, rows: np.ndarray, starts: np.ndarray | None = None, buffer: np.ndarray | None = None
               ) -> np.ndarray:
         """The batch's int16 samples [len(rows), length or crop], written into `buffer`'s first rows if given."""
         width = self.data.clips.shape[1] if starts is None else self.crop
         out = np.empty((len(rows), width), np.int16) if buffer is None else buffer[:len(rows)]
-        for k, clip in self._clips(rows, starts):
-            out[k] = clip
+        source = self.cache if self.cache is not None else self.data.clips
+        index = self.position[rows] if self.cache is not None else rows
+        starts = np.zeros(len(rows), np.int64) if starts is None else starts
+        # clip by clip in file order: one contiguous copy each (faster than one fancy-indexing call, which
+        # builds a temporary array and holds the interpreter's lock while it copies)
+        for k in np.argsort(index, kind="stable").tolist():
+            out[k] = source[index[k], starts[k]:starts[k] + width]
         return out
-
-    def _read_normalized(self, rows: np.ndarray, starts: np.ndarray | None) -> Batch:
-        """The CPU path with `recycle` and no reader thread: each clip goes from the memmap straight into
-        the one float buffer, Eq. (1) applied while the clip is still in the CPU's cache (one pass over the
-        batch in memory instead of an int16 copy, a conversion and two passes for Eq. (1): 3.1 against 4.3
-        ms per batch of 10 clips on one core; the same float32 arithmetic, so the same values)."""
-        width = self.data.clips.shape[1] if starts is None else self.crop
-        if self._x is None or self._x.shape[1:] != (width,):
-            self._x = torch.empty((self._share_size(), width))
-        x = self._x[:len(rows)]
-        out, scale, offset = x.numpy(), self.scale.numpy(), self.offset.numpy()
-        for k, clip in self._clips(rows, starts):
-            np.multiply(clip, scale[rows[k]], out=out[k], dtype=np.float32)
-            out[k] += offset[rows[k]]
-        return Batch(model_input(x, self.layout), self.labels[torch.from_numpy(rows)], rows)
 
     def _to_batch(self, rows: np.ndarray, raw: np.ndarray) -> Batch:
         pin = self.device.type == "cuda"
@@ -167,8 +145,8 @@ class Batches:
         x = (x.pin_memory() if pin else x).to(self.device, non_blocking=pin)
         index = torch.from_numpy(rows)
         if self.recycle:  # into the one float buffer (allocated at the largest batch), not a new tensor
-            if self._x is None or self._x.shape[1:] != x.shape[1:]:
-                self._x = torch.empty((self._share_size(), *x.shape[1:]))
+            if self._x is None or self._x.shape[0] < len(x) or self._x.shape[1:] != x.shape[1:]:
+                self._x = torch.empty((max(len(x), self._share_size()), *x.shape[1:]))
             x = self._x[:len(x)].copy_(x)
         else:
             x = x.float()  # a new float tensor
@@ -186,15 +164,14 @@ class Batches:
         chunks = self._chunks(order, self.crop_starts(len(order)))
         width = self.data.clips.shape[1] if self.crop is None else self.crop
         # int16 buffers, reused in turn: with a reader thread `prefetch` batches queued, one being read and one
-        # being converted; without, one (none with `recycle`, whose clips go straight into the float buffer)
-        count = self.prefetch + 2 if self.prefetch >= 1 else 0 if self.recycle else 1
+        # being converted; without, one
+        count = self.prefetch + 2 if self.prefetch >= 1 else 1
         buffers = [np.empty((self._share_size(), width), np.int16) for _ in range(count)]
         if self.prefetch < 1:
             for k, (rows, starts) in enumerate(chunks):
                 if k + 1 < len(chunks) and self.cache is None:
                     self.data.will_need(chunks[k + 1][0])  # the kernel reads the next batch while this one trains
-                yield (self._read_normalized(rows, starts) if self.recycle else
-                       self._to_batch(rows, self._read(rows, starts, buffers[0])))
+                yield self._to_batch(rows, self._read(rows, starts, buffers[0]))
             return
         ready: queue.Queue = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
