@@ -424,8 +424,9 @@ def run_variant(chapter: str | os.PathLike, out: str | os.PathLike, title: str, 
 def run_variants(chapter: str | os.PathLike, variants: list[tuple[str | os.PathLike, str, dict]],
                  processes: int | None = None, kernel: str = "python3") -> list[Path]:
     """`run_variant` for each (out, title, parameters), `processes` at a time (default: one per core): a
-    copy keeps about one core busy (its kernel), so two copies at a time halve the wait on 2 cores. Each
-    runs in its own process, as papermill changes the working directory. Returns the copies' paths.
+    copy keeps about one core busy (its kernel), so two copies at a time halve the wait on 2 cores. Side by
+    side, each runs in its own process, as papermill changes the working directory. Returns the copies'
+    paths, in the order of `variants`.
 
     Chapter: 04_sweep
     """
