@@ -1,9 +1,12 @@
-"""Composition: a song's facts, its MTAT tags, its parts and notes, and one 29.1 s clip of it mixed.
+"""Composition: a song's facts, its MTAT tags, its score, and one 29.1 s clip of it mixed.
 
 Taught in chapter 01 (data). `draw_song` picks a style and what it implies (tempo, key, instruments, a
 voice, level, reverb) and lists the song's facts; `annotate` turns facts into MTAT tags as its annotators
-did (synonyms, misses); `render_clip` writes each part's notes (chords, arpeggios or a melody), plays
-them through `INSTRUMENTS`, lets parts enter and leave, adds drums, reverb and level.
+did (synonyms, misses); `score` writes the clip's parts as a musician would: a chord progression, a bass
+line, each instrument in its role (held chords, broken chords, strums, a melody with a repeated rhythm),
+the style's drum groove with fills, phrases of four bars in which parts enter and leave, and dynamics;
+`render_clip` plays the score on real recorded instruments (`sampler`, a General MIDI SoundFont) and
+formant voices, then mixes it with the style's room, compression for loud songs and the song's level.
 
 Chapter: 01_data
 """
@@ -13,8 +16,31 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .instruments import INSTRUMENTS, hihat, kick, reverb, snare, tabla
-from .vocabulary import ANNOTATOR, CLIP_LEN, CLIP_SECONDS, REGISTER, SCALES, SR, STYLES, VOWELS, midi_hz
+from .instruments import reverb, voice
+from .sampler import HOLD, play
+from .vocabulary import (
+    ANNOTATOR,
+    BASS,
+    CLIP_LEN,
+    CLIP_SECONDS,
+    CRASH,
+    GROOVES,
+    KITS,
+    PARTS,
+    PROGRESSIONS,
+    REGISTER,
+    RHYTHMS,
+    SCALES,
+    SR,
+    STYLE_PROGRAMS,
+    STYLE_ROLES,
+    STYLES,
+    TABLA_CYCLES,
+    TABLA_KEYS,
+    TOMS,
+    VOWELS,
+    midi_hz,
+)
 
 
 @dataclass
@@ -82,125 +108,263 @@ def annotate(facts: list[str], rng, label_drop: float) -> set[str]:
     return tags
 
 
-def _melody(song: Song, inst: str, rng, bars: int, beat: float, chords: list[int]):
-    """Note events (onset s, midi, duration s) for one instrument: chords, arpeggios or a melody."""
-    lo, hi = REGISTER[inst]
-    scale = SCALES[song.scale]
-    pitches = [song.key + 12 * o + s for o in range(2, 9) for s in scale]
-    pitches = [p for p in pitches if lo <= p <= hi]
-    events, bar = [], 4 * beat
-    if inst in ("pad", "drone", "strings", "choir"):  # long chord tones
-        for b in range(bars):
-            root = chords[b % len(chords)]
-            for step in (0, 2, 4)[: 1 if inst == "drone" else 3]:
-                p = pitches[(root + step) % len(pitches)] if inst != "drone" else pitches[0]
-                events.append((b * bar, p, bar * 1.05))
-        return events
-    if inst in ("guitar", "eguitar", "harp", "harpsichord") and rng.random() < 0.6:  # strums and arpeggios
-        step = beat / (2 if inst != "harp" else 4)
-        for b in range(bars):
-            root = chords[b % len(chords)]
-            chord = [pitches[(root + s) % len(pitches)] for s in ((0, 4, 7) if inst == "eguitar" else (0, 2, 4))]
-            for k in range(int(bar / step)):
-                p = chord[k % 3] if inst != "eguitar" else chord[0]
-                events.append((b * bar + k * step, p, step * 2))
-        return events
-    i, t = int(rng.integers(0, len(pitches))), 0.0
-    while t < bars * bar:
-        dur = beat * rng.choice([0.5, 1, 1, 2]) * (2 if inst in ("female", "male", "cello") else 1)
-        i = int(np.clip(i + rng.choice([-2, -1, -1, 0, 1, 1, 2]), 0, len(pitches) - 1))
-        if rng.random() > 0.12:  # a rest now and then
-            events.append((t, pitches[i], dur))
-        t += dur
-    return events
-
-
-def _render_part(song: Song, inst: str, events, rng, length: int) -> np.ndarray:
-    out = np.zeros(length, np.float32)
-    cache = {}
-    vowel = rng.choice(list(VOWELS))
-    for onset, midi, dur in events:
-        start = int(onset * SR)
-        if start >= length:
-            continue
-        n = min(int(min(dur, 4.0) * SR) + int(0.3 * SR), length - start)
-        key = (midi, n)
-        if key not in cache:
-            f0 = float(midi_hz(midi))
-            render = INSTRUMENTS.get(inst)
-            if render is None:
-                raise ValueError(f"no sound for {inst}")
-            note = render(f0, n, rng, song.style, str(vowel))
-            cache[key] = note / (np.abs(note).max() + 1e-6)
-        out[start:start + n] += cache[key] * (0.7 + 0.3 * rng.random())
-    return out
-
-
-def _drums(song: Song, rng, length: int, beat: float, tabla_only: bool) -> np.ndarray:
-    out = np.zeros(length, np.float32)
-    sixteenth = beat / 4
-    if tabla_only:
-        strokes = [tabla(float(midi_hz(song.key + 60)), rng), tabla(float(midi_hz(song.key + 48)), rng),
-                   tabla(float(midi_hz(song.key + 67)), rng)]
-        pattern = rng.integers(-1, 3, 16)  # one 16-step cycle, repeated
-        steps = [(i, [strokes[pattern[i % 16]]]) for i in range(int(length / SR / sixteenth)) if pattern[i % 16] >= 0]
-    else:
-        electronic = song.style in ("techno", "pop", "weird")
-        k, s, h, oh = kick(rng, electronic), snare(rng), hihat(rng), hihat(rng, open_=True)
-        steps = []
-        for i in range(int(length / SR / sixteenth)):
-            pos, hits = i % 16, []
-            if song.style in ("techno", "pop") and pos % 4 == 0:
-                hits.append(k)
-            elif song.style == "metal" and pos % 2 == 0:
-                hits.append(k)
-            elif song.style not in ("techno", "pop", "metal") and pos in (0, 8, 10):
-                hits.append(k)
-            if pos in (4, 12):
-                hits.append(s)
-            if song.style == "techno" and pos % 4 == 2:
-                hits.append(oh)
-            elif pos % 2 == 0:
-                hits.append(h)
-            steps.append((i, hits))
-    for i, hits in steps:
-        start = int(i * sixteenth * SR + rng.normal(0, 0.004) * SR)
-        for hit in hits:
-            start = max(start, 0)
-            n = min(len(hit), length - start)
-            if n > 0:
-                out[start:start + n] += hit[:n]
-    return out
-
-
-def render_clip(song: Song, rng) -> np.ndarray:
-    """One 29.1 s clip of a song, float32 at 16 kHz, peak set by the song's level.
+@dataclass
+class Part:
+    """One part of a score: who plays it (a General MIDI program, a drum kit or a voice) and its notes,
+    each (onset s, MIDI key, duration s, velocity 1-127).
 
     Chapter: 01_data
     """
-    from scipy.ndimage import uniform_filter1d
 
-    length = CLIP_LEN
-    beat = 60.0 / song.bpm
-    bars = int(CLIP_SECONDS / (4 * beat)) + 2
-    degrees = len(SCALES[song.scale])
-    chords = [0, int(rng.integers(1, degrees)), int(rng.integers(1, degrees)), int(rng.integers(0, degrees))]
+    name: str  # the instrument or voice ("bass" and "drums" for the rhythm section)
+    program: int | None  # None: a formant voice
+    drum: bool
+    notes: list[tuple[float, int, float, float]]
+
+
+class _Grid:
+    """The time line of one clip: tempo, bars, the key's scale and the song's progression."""
+
+    def __init__(self, song: Song, rng):
+        self.beat = 60.0 / song.bpm
+        self.bar = 4 * self.beat
+        self.bars = int(CLIP_SECONDS / self.bar) + 1
+        self.scale = SCALES[song.scale]
+        options = PROGRESSIONS[song.style]
+        self.progression = options[int(rng.integers(len(options)))]
+        base = {"quiet": 50, "normal": 80, "loud": 108}[song.level]
+        self.swell = rng.uniform(-12, 12)  # a crescendo (or diminuendo) across the clip, in velocity steps
+        self.base = base
+        self.key = song.key
+
+    def degree(self, bar: int) -> int:
+        return self.progression[bar % len(self.progression)]
+
+    def pitch(self, degree: int, octave: int) -> int:
+        """The MIDI key of a scale degree (any integer; 7 is the octave of 0) around `octave`."""
+        n = len(self.scale)
+        return self.key + 12 * (octave + degree // n) + self.scale[degree % n]
+
+    def chord(self, bar: int, octave: int, lo: int, hi: int) -> list[int]:
+        """The bar's triad (degree, +2, +4 in the scale), each tone moved into [lo, hi]."""
+        out = []
+        for step in (0, 2, 4):
+            p = self.pitch(self.degree(bar) + step, octave)
+            while p < lo:
+                p += 12
+            while p > hi:
+                p -= 12
+            out.append(p)
+        return sorted(out)
+
+    def velocity(self, t: float, accent: float, rng) -> float:
+        swell = self.swell * (t / CLIP_SECONDS - 0.5)
+        return float(np.clip(self.base + accent + swell + rng.normal(0, 5), 20, 127))
+
+
+def _playing(rng, bars: int, core: bool) -> np.ndarray:
+    """Which bars a part plays: core parts always; others sit out whole phrases of four bars now and then."""
+    phrases = (bars + 3) // 4
+    on = np.ones(phrases, bool) if core else rng.random(phrases) < 0.75
+    if not on.any():
+        on[int(rng.integers(phrases))] = True
+    return np.repeat(on, 4)[:bars]
+
+
+def _role(song: Song, inst: str) -> str:
+    return STYLE_ROLES.get((song.style, inst), PARTS[inst][0] if inst in PARTS else "lead")
+
+
+def _notes(role: str, grid: _Grid, inst: str, playing, rng) -> list:
+    """A part's notes for its role, in the instrument's register."""
+    lo, hi = REGISTER.get(inst, (36, 60))
+    mid = (lo + hi) // 2
+    octave = (mid - grid.key) // 12 - 1
+    notes = []
+    if role in ("chords", "drone"):
+        for b in np.flatnonzero(playing):
+            t = b * grid.bar
+            keys = [grid.pitch(0, octave - 1), grid.pitch(4, octave - 1)] if role == "drone" else \
+                grid.chord(b, octave, lo, hi)
+            for k in keys:
+                notes.append((t, k, min(grid.bar * 1.02, HOLD), grid.velocity(t, -12, rng)))
+    elif role in ("arp", "strum", "power", "comp"):
+        step = {"arp": grid.beat / (4 if grid.beat > 0.5 else 2), "strum": grid.beat / 2, "power": grid.beat / 2,
+                "comp": grid.beat}[role]
+        pattern = rng.permutation(3) if role == "arp" else None
+        for b in np.flatnonzero(playing):
+            chord = grid.chord(b, octave, lo, hi)
+            if role == "power":  # root, fifth, octave
+                chord = [chord[0], chord[0] + 7, chord[0] + 12]
+            for k in range(int(round(grid.bar / step))):
+                t = b * grid.bar + k * step
+                accent = 8 if k % 4 == 0 else 0
+                if role == "arp":
+                    up = (pattern[k % 3] + 3 * ((k // 3) % 2)) % 4
+                    keys = [chord[up % 3] + 12 * (up // 3)]
+                elif role == "strum" and k % 2 and rng.random() < 0.4:
+                    continue  # a skipped up-stroke
+                else:
+                    keys = chord
+                for j, key in enumerate(keys):  # a strum sounds its strings a few ms apart
+                    notes.append((t + (0.008 * j if role == "strum" else 0.0), key, step * 0.95,
+                                  grid.velocity(t, accent - 6 * (role == "comp"), rng)))
+    else:  # a melody: one rhythm cell repeated as a motif, chord tones on strong beats, steps between
+        cell = RHYTHMS[int(rng.integers(len(RHYTHMS)))]
+        if grid.beat < 0.45:  # fast songs: longer notes
+            cell = tuple(2 * c for c in cell)
+        contour = rng.choice([-1, 1], size=len(cell)) * rng.integers(0, 3, size=len(cell))
+        degree = int(rng.integers(0, 7))
+        span = sum(cell) * grid.beat  # one or two bars
+        for u in range(int(np.ceil(grid.bars * grid.bar / span))):
+            t = u * span
+            b = int(round(t / grid.bar))
+            if not playing[min(b, len(playing) - 1)]:
+                continue
+            for k, beats in enumerate(cell):
+                dur = beats * grid.beat
+                if k == 0:  # a chord tone on the downbeat
+                    target = grid.degree(b) + int(rng.choice([0, 2, 4]))
+                    degree = target + 7 * round((degree - target) / 7)
+                else:
+                    degree += int(contour[k]) + int(rng.integers(-1, 2))
+                key = grid.pitch(degree, octave)
+                while key < lo:
+                    key, degree = key + 12, degree + 7
+                while key > hi:
+                    key, degree = key - 12, degree - 7
+                if rng.random() > 0.1 and not (u % 4 == 3 and k == len(cell) - 1):  # a breath at phrase ends
+                    notes.append((t, key, min(dur * 0.97, HOLD), grid.velocity(t, 6 if k == 0 else 0, rng)))
+                t += dur
+    return notes
+
+
+def _bass(song: Song, grid: _Grid, rng, strings: bool) -> Part | None:
+    line, programs = BASS[song.style]
+    if line is None or (song.style in ("classical", "opera", "choral", "baroque") and not strings):
+        return None  # orchestral music has a bass line only where its strings play one
+    notes = []
+    for b in range(grid.bars):
+        root = grid.pitch(grid.degree(b), 2)
+        while root > 52:
+            root -= 12
+        t0 = b * grid.bar
+        hits = {"eighths": [(i / 2, root) for i in range(8)],
+                "offbeat": [(i + 0.5, root + 12 * (i % 2)) for i in range(4)],
+                "root-fifth": [(0, root), (2, root + 7 - 12 * (root + 7 > 52))],
+                "pop": [(0, root), (1.5, root), (2, root), (3, root + 7)],
+                "held": [(0, root)],
+                "walking": [(i, grid.pitch(grid.degree(b) + i, 2)) for i in range(4)]}[line]
+        for i, (beats, key) in enumerate(hits):
+            length = {"held": 4, "root-fifth": 2}.get(line, 0.5 if line in ("eighths", "offbeat") else 1)
+            t = t0 + beats * grid.beat
+            notes.append((t, key, min(length * grid.beat * 0.95, HOLD), grid.velocity(t, 4 * (i == 0), rng)))
+    return Part("bass", int(programs[int(rng.integers(len(programs)))]), False, notes)
+
+
+def _drum_part(song: Song, grid: _Grid, rng, tabla: bool) -> Part:
+    step = grid.beat / 4
+    notes = []
+    if tabla:
+        cycle = TABLA_CYCLES[int(rng.integers(len(TABLA_CYCLES)))]
+        for i in range(grid.bars * 16):
+            t = i * step + rng.normal(0, 0.006)
+            stroke = cycle[i % 16]
+            notes.append((max(t, 0.0), TABLA_KEYS[stroke], step, grid.velocity(t, 10 * (i % 4 == 0) - 8, rng)))
+        return Part("tabla", 0, True, notes)
+    grooves = GROOVES[song.style]
+    groove = grooves[int(rng.integers(len(grooves)))]
+    kits = KITS[song.style]
+    breaks = set(rng.choice(grid.bars, size=int(rng.integers(0, 2)), replace=False).tolist())
+    for b in range(grid.bars):
+        if b in breaks:
+            continue  # the drums stop for a bar
+        fill = b % 4 == 3 and rng.random() < 0.6
+        for drum, steps in groove.items():
+            for s in steps:
+                if fill and s >= 8:
+                    continue
+                t = b * grid.bar + s * step + rng.normal(0, 0.004)
+                notes.append((max(t, 0.0), drum, step, grid.velocity(t, 10 * (s % 4 == 0) - 4 * (drum > 40), rng)))
+        if fill:  # toms down the second half of the bar, a crash on the next downbeat
+            for s in range(8, 16):
+                t = b * grid.bar + s * step
+                notes.append((t, TOMS[3 - (s - 8) // 2], step, grid.velocity(t, 4, rng)))
+            notes.append(((b + 1) * grid.bar, CRASH, step, grid.velocity(t, 10, rng)))
+        elif b % 4 == 0:
+            notes.append((b * grid.bar, CRASH, step, grid.velocity(b * grid.bar, 6, rng)))
+    return Part("drums", int(kits[int(rng.integers(len(kits)))]), True, notes)
+
+
+def score(song: Song, rng) -> list[Part]:
+    """The parts of one clip of `song`: each instrument in its role, a bass line and drums where the style
+    has them, and the voice's melody.
+
+    Chapter: 01_data
+    """
+    grid = _Grid(song, rng)
     parts = []
     melodic = [i for i in song.instruments if i not in ("drums", "tabla")]
-    if song.vocal != "none":
-        melodic.append(song.vocal)
-    for inst in melodic:
-        part = _render_part(song, inst, _melody(song, inst, rng, bars, beat, chords), rng, length)
-        # instruments and voices enter and leave: silence some 3-s stretches
-        if inst not in ("pad", "drone") and rng.random() < 0.5:
-            gate = np.repeat(rng.random(11) < 0.75, int(np.ceil(length / 11)))[:length]
-            part *= uniform_filter1d(gate.astype(np.float32), 800)  # 50 ms fades
-        gain = (1.3 if inst in ("female", "male", "choir") else 1.0) * rng.uniform(0.6, 1.0)
-        parts.append(gain * part / (np.abs(part).max() + 1e-6))
+    singers = [] if song.vocal == "none" else [song.vocal]
+    for inst in melodic + singers:
+        role = "chords" if inst == "choir" else _role(song, inst)
+        if role == "bass":
+            role = "lead"
+        core = len(melodic + singers) == 1 or inst in singers or role in ("chords", "drone") or inst == melodic[0]
+        notes = _notes(role, grid, inst, _playing(rng, grid.bars, core), rng)
+        if inst in ("female", "male"):
+            program = None
+        else:
+            programs = STYLE_PROGRAMS.get((song.style, inst), PARTS[inst][1])
+            program = int(programs[int(rng.integers(len(programs)))])
+        parts.append(Part(inst, program, False, notes))
+    bass = _bass(song, grid, rng, strings="strings" in song.instruments)
+    if bass is not None:
+        parts.append(bass)
     if "drums" in song.instruments or "tabla" in song.instruments:
-        drums = _drums(song, rng, length, beat, tabla_only="tabla" in song.instruments)
-        parts.append(rng.uniform(0.7, 1.0) * drums / (np.abs(drums).max() + 1e-6))
-    mix = np.sum(parts, axis=0) if parts else np.zeros(length, np.float32)
+        parts.append(_drum_part(song, grid, rng, tabla="tabla" in song.instruments))
+    return parts
+
+
+def _sing(song: Song, part: Part, rng, length: int) -> np.ndarray:
+    """A formant voice singing a part's notes, one vowel per phrase."""
+    out = np.zeros(length, np.float32)
+    vowels = list(VOWELS)
+    for onset, key, duration, velocity in part.notes:
+        start = int(onset * SR)
+        n = min(int((duration + 0.1) * SR), length - start)
+        if n <= 0:
+            continue
+        wide = song.style == "opera"
+        tone = voice(float(midi_hz(key)), n, rng, vowel=vowels[int(onset // 4) % len(vowels)],
+                     vibrato=0.025 if wide else 0.01, formant_shift=1.15 if part.name == "female" else 1.0)
+        out[start:start + n] += velocity / 100 * tone / (np.abs(tone).max() + 1e-6)
+    return out
+
+
+#: How loud each part sits in the mix, relative to the others.
+BALANCE = {"bass": 0.7, "drums": 0.9, "tabla": 0.8, "female": 1.0, "male": 1.0, "chords": 0.55, "drone": 0.4}
+
+
+def render_clip(song: Song, rng) -> np.ndarray:
+    """One 29.1 s clip of a song, float32 at 16 kHz: its score played on recorded instruments and formant
+    voices, mixed, with the style's room, compression when loud, and a peak set by the song's level.
+
+    Chapter: 01_data
+    """
+    length = CLIP_LEN
+    mix = np.zeros(length, np.float32)
+    for part in score(song, rng):
+        if part.program is None:
+            audio = _sing(song, part, rng, length)
+        else:
+            audio = play(part.notes, part.program, length, drum=part.drum,
+                         release=0.4 if _role(song, part.name) in ("chords", "drone") else 0.12)
+        peak = np.abs(audio).max()
+        if peak == 0:
+            continue
+        role = part.name if part.name in BALANCE else _role(song, part.name)
+        mix += BALANCE.get(role, 0.8) * rng.uniform(0.75, 1.0) * audio / peak
     if song.reverb > 0.1:
         mix = mix + song.reverb * reverb(mix, rng, seconds=0.5 + 3 * song.reverb)
     if song.style == "weird":  # ring modulation and a stutter
@@ -209,8 +373,8 @@ def render_clip(song: Song, rng) -> np.ndarray:
         a = int(rng.integers(0, length - SR))
         mix[a:a + SR] = np.tile(mix[a:a + SR // 8], 8)
     mix = mix / (np.abs(mix).max() + 1e-6)
-    if song.level == "loud":
-        mix = np.tanh(2.5 * mix) / np.tanh(2.5)
-    peak = {"quiet": rng.uniform(0.05, 0.15), "normal": rng.uniform(0.3, 0.6), "loud": rng.uniform(0.85, 0.98)}
-    mix = mix * peak[song.level] + rng.standard_normal(length).astype(np.float32) * rng.uniform(1e-4, 2e-3)
+    if song.level == "loud":  # a compressed, limited master
+        mix = np.tanh(3.0 * mix) / np.tanh(3.0)
+    peak = {"quiet": rng.uniform(0.08, 0.4), "normal": rng.uniform(0.25, 0.8), "loud": rng.uniform(0.6, 0.98)}
+    mix = mix * peak[song.level] + rng.standard_normal(length).astype(np.float32) * rng.uniform(1e-4, 1e-3)
     return np.clip(mix, -1, 1).astype(np.float32)

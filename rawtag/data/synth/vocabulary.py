@@ -1,9 +1,10 @@
-"""The synthetic set's vocabulary: its audio format, its styles, the annotator's tags, scales and registers.
+"""The synthetic set's vocabulary: its audio format, its styles, the annotator's tags, and the music's tables.
 
 Taught in chapter 01 (data). Everything here is a table: what a style implies (tempo, instruments, voice,
-level, reverb), which MTAT tags each fact about a song may receive and how often, and the pitch material
-(scales, each instrument's register, the vowels' formants). The other modules of `rawtag.data.synth`
-read them; none of them is changed at run time.
+level, reverb), which MTAT tags each fact about a song may receive and how often, the pitch material
+(scales, each instrument's register, the vowels' formants), and how a style is played: the General MIDI
+instruments that sound each part, its chord progressions, bass lines and drum patterns. The other modules
+of `rawtag.data.synth` read them; none of them is changed at run time.
 
 Chapter: 01_data
 """
@@ -14,7 +15,7 @@ import numpy as np
 SR = 16_000
 CLIP_SECONDS = 29.1
 CLIP_LEN = int(round(SR * CLIP_SECONDS))  # 465,600 samples, as an MTAT clip
-MAX_FREQ = 5_500.0  # partials above this are not rendered: the prepared set is 12 kHz (Nyquist 6 kHz)
+MAX_FREQ = 5_500.0  # the formant voices' partials above this are not rendered (the prepared set is 12 kHz)
 MP3_LEVEL = 0.85
 FOLDER_CYCLE = "c3f9a0d6e1b74825"  # a fixed order of the 16 folders, valid (c) first
 
@@ -97,6 +98,64 @@ REGISTER = {  # (lowest, highest) MIDI note of each melodic instrument
 }
 VOWELS = {"a": (800, 1150, 2900), "e": (400, 1700, 2600), "i": (300, 2200, 3000), "o": (450, 800, 2830),
           "u": (325, 700, 2530)}
+
+
+# ------------------------------------------------------------------ how each style is played
+#: Each melodic instrument's role in an arrangement and the General MIDI programs that may sound it (one is
+#: drawn per song). Roles: `chords` (held chords), `arp` (broken chords), `comp` (chords on the beat),
+#: `strum` (a guitar's eighths), `power` (distorted root-fifth chords), `lead` (a melody), `drone`.
+PARTS = {
+    "piano": ("comp", (0, 1, 2)), "harpsichord": ("arp", (6,)), "harp": ("arp", (46,)),
+    "guitar": ("strum", (24, 25)), "eguitar": ("power", (29, 30)), "violin": ("lead", (40,)),
+    "cello": ("lead", (42,)), "strings": ("chords", (48, 49, 44)), "flute": ("lead", (73,)),
+    "sitar": ("lead", (104,)), "synth": ("lead", (80, 81, 84, 87)), "pad": ("chords", (88, 89, 90, 91, 94, 95)),
+    "drone": ("drone", (104,)), "choir": ("chords", (52,)),
+}
+#: A fiddle, not a classical violin, in a country song; odd sounds (General MIDI's effects) in a weird one.
+STYLE_PROGRAMS = {("country", "violin"): (110,), ("weird", "synth"): (96, 98, 99, 101, 102, 103),
+                  ("techno", "synth"): (80, 81, 87), ("ambient", "synth"): (88, 92, 95)}
+#: Instruments that play broken chords rather than a melody in these styles.
+STYLE_ROLES = {("techno", "synth"): "arp", ("classical", "piano"): "arp", ("ambient", "piano"): "arp",
+               ("baroque", "cello"): "bass"}
+#: Chord progressions as scale degrees (0 = the key's chord), one drawn per song.
+PROGRESSIONS = {
+    "classical": [(0, 3, 4, 0), (0, 5, 1, 4), (0, 3, 0, 4)], "baroque": [(0, 4, 5, 2, 3, 0, 3, 4), (0, 3, 4, 0)],
+    "opera": [(0, 3, 4, 0), (0, 5, 3, 4)], "choral": [(0, 3, 4, 0), (0, 5, 3, 4)],
+    "techno": [(0, 0, 5, 6), (0, 5, 6, 4), (0, 0, 0, 0)], "rock": [(0, 3, 4, 3), (0, 6, 5, 6), (0, 4, 5, 3)],
+    "metal": [(0, 5, 6, 0), (0, 0, 5, 6), (0, 1, 0, 6)], "pop": [(0, 4, 5, 3), (5, 3, 0, 4), (0, 5, 3, 4)],
+    "country": [(0, 3, 0, 4), (0, 0, 3, 4)], "ambient": [(0, 3), (0, 5, 3, 0)], "indian": [(0,)],
+    "weird": [(0, 1, 6, 3), (0, 6, 1, 5)],
+}
+#: The bass line of each style, and the General MIDI bass that plays it (None: no bass part).
+BASS = {"rock": ("eighths", (33, 34)), "metal": ("eighths", (33, 34)), "pop": ("pop", (33, 38)),
+        "techno": ("offbeat", (38, 39)), "country": ("root-fifth", (32, 33)), "weird": ("pop", (39,)),
+        "ambient": ("held", (35,)), "classical": ("held", (43,)), "opera": ("held", (43,)),
+        "choral": ("held", (43,)), "baroque": ("walking", (43,)), "indian": (None, ())}
+#: Drum kits (bank 128 of the SoundFont): 0 standard, 8 room, 16 power, 24 electronic, 25 TR-808, 40 brush.
+KITS = {"rock": (0, 8, 16), "metal": (16, 0), "pop": (0, 24), "techno": (25, 24), "country": (40, 0),
+        "weird": (24, 25, 0)}
+KICK, SNARE, CLAP, HAT, OPEN_HAT, CRASH, RIDE, TOMS = 36, 38, 39, 42, 46, 49, 51, (45, 47, 48, 50)
+#: One bar of each style's groove on 16 steps: drum -> steps where it plays.
+GROOVES = {
+    "rock": [{KICK: (0, 8), SNARE: (4, 12), HAT: (0, 2, 4, 6, 8, 10, 12, 14)},
+             {KICK: (0, 8, 10), SNARE: (4, 12), HAT: (0, 2, 4, 6, 8, 10, 12, 14)}],
+    "metal": [{KICK: tuple(range(16)), SNARE: (4, 12), RIDE: (0, 2, 4, 6, 8, 10, 12, 14)},
+              {KICK: tuple(range(0, 16, 2)), SNARE: (4, 12), CRASH: (0, 8)}],
+    "pop": [{KICK: (0, 6, 8), SNARE: (4, 12), HAT: (0, 2, 4, 6, 8, 10, 12, 14)},
+            {KICK: (0, 8, 11), CLAP: (4, 12), HAT: (0, 2, 4, 6, 8, 10, 12, 14)}],
+    "techno": [{KICK: (0, 4, 8, 12), CLAP: (4, 12), OPEN_HAT: (2, 6, 10, 14), HAT: tuple(range(16))},
+               {KICK: (0, 4, 8, 12), OPEN_HAT: (2, 6, 10, 14), HAT: (1, 3, 5, 7, 9, 11, 13, 15)}],
+    "country": [{KICK: (0, 8), SNARE: (4, 12), HAT: (0, 2, 4, 6, 8, 10, 12, 14)},
+                {KICK: (0, 6, 8), SNARE: (2, 6, 10, 14), HAT: (0, 4, 8, 12)}],
+    "weird": [{KICK: (0, 3, 10), SNARE: (7, 13), TOMS[1]: (5, 14), HAT: (2, 9)},
+              {KICK: (0, 5, 11), CLAP: (8,), TOMS[3]: (3, 13)}],
+}
+#: Tabla-like strokes from the standard kit (high / low bongo, muted / open high conga, low conga) and a
+#: 16-step cycle (teental-like: 4 groups of 4) of them; -1 is a rest.
+TABLA_KEYS = (60, 61, 62, 63, 64)
+TABLA_CYCLES = [(4, 0, 0, 4, 4, 0, 0, 4, 4, 0, 0, 4, 3, 0, 1, 2), (4, 2, 0, 1, 4, 2, 0, 1, 3, 2, 0, 1, 4, 2, 1, 0)]
+#: Rhythm cells of a melody: one bar's note lengths in beats, one drawn per part and repeated as a motif.
+RHYTHMS = [(1, 1, 1, 1), (2, 1, 1), (1.5, 0.5, 2), (0.5, 0.5, 1, 2), (3, 1), (1, 0.5, 0.5, 1, 1), (2, 2), (4,)]
 
 
 def midi_hz(m):

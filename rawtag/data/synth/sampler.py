@@ -1,0 +1,135 @@
+"""A sampler: real recorded instrument notes from a General MIDI SoundFont, placed where a score says.
+
+Taught in chapter 01 (data). A SoundFont is a bank of recordings of real instruments (one or a few
+recorded notes per instrument, pitched to every key) in the General MIDI order: program 0 is a grand
+piano, 40 a violin, 48 a string section; bank 128 holds drum kits. The bank used here is TimGM6mb
+(Tim Brechbill, GPL-2), the one the `pretty_midi` wheel ships.
+
+`note` renders ONE note (an instrument, a key, a loudness) with `midirenderer` (a Rust SoundFont synth)
+as a dry 16 kHz recording, once: a clip repeats its notes and a set reuses them, so the notes are kept
+in memory and in a folder on disk (`notes_folder`: `$RAWTAG_CACHE/notes`, default `~/.cache/rawtag`),
+shared by processes and by later runs. Rendering is deterministic, so a cached note is the same note. `play` places a part's notes (onset, key, duration, loudness) on a time line: each note's
+recording is cut at its duration with a short release, as a player lifting a finger.
+
+Chapter: 01_data
+"""
+from __future__ import annotations
+
+import io
+import os
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .vocabulary import SR
+
+HOLD = 4.0  # seconds a note is held at most (the score caps its notes to this)
+TAIL = 1.0  # seconds of ring after the key is released, rendered with every note
+LOUDNESS_LAYERS = (48, 80, 112)  # MIDI velocities rendered; a note's loudness picks the nearest
+SILENT = 10 ** (-60 / 20)  # a rendered note is trimmed where it stays below -60 dB of its peak
+
+
+@lru_cache(maxsize=1)
+def soundfont() -> bytes:
+    """The SoundFont's bytes (TimGM6mb.sf2, installed with `pretty_midi`).
+
+    Chapter: 01_data
+    """
+    return resources.files("pretty_midi").joinpath("TimGM6mb.sf2").read_bytes()
+
+
+def _midi(program: int, key: int, velocity: int, drum: bool) -> bytes:
+    """A one-note MIDI file: reverb and chorus sends off (the mix adds its own room), the key held HOLD s."""
+    import pretty_midi
+
+    song = pretty_midi.PrettyMIDI(initial_tempo=120)
+    part = pretty_midi.Instrument(program=program, is_drum=drum)
+    part.control_changes += [pretty_midi.ControlChange(91, 0, 0.0), pretty_midi.ControlChange(93, 0, 0.0)]
+    part.notes.append(pretty_midi.Note(velocity=velocity, pitch=key, start=0.01, end=0.01 + HOLD))
+    song.instruments.append(part)
+    buf = io.BytesIO()
+    song.write(buf)
+    return buf.getvalue()
+
+
+def notes_folder() -> Path:
+    """Where rendered notes are kept: `$RAWTAG_CACHE/notes`, else `~/.cache/rawtag/notes` (NOTES_MB
+    once a set's instruments have all played). Safe to delete: notes are rendered again on demand.
+
+    Chapter: 01_data
+    """
+    root = os.environ.get("RAWTAG_CACHE") or Path.home() / ".cache" / "rawtag"
+    return Path(root) / "notes" / f"TimGM6mb-{int(HOLD * 1000)}ms-{SR}"
+
+
+def _render(program: int, key: int, velocity: int, drum: bool) -> np.ndarray:
+    import midirenderer
+    import soundfile as sf
+    import soxr
+
+    wav = midirenderer.render_wave_from(soundfont(), _midi(program, key, velocity, drum))
+    audio, rate = sf.read(io.BytesIO(wav), dtype="float32", always_2d=True)
+    mono = soxr.resample(audio.mean(axis=1), rate, SR).astype(np.float32)
+    loud = np.flatnonzero(np.abs(mono) > SILENT * (np.abs(mono).max() + 1e-9))
+    return mono[: loud[-1] + 1] if len(loud) else mono[:1]
+
+
+@lru_cache(maxsize=4096)
+def note(program: int, key: int, velocity: int, drum: bool = False) -> np.ndarray:
+    """One note of a SoundFont instrument held for `HOLD` s then released: mono float32 at 16 kHz, trimmed
+    where it has fallen silent. `program` is the General MIDI instrument (or, with `drum`, the kit; `key`
+    is then the drum: 36 kick, 38 snare, 42 closed hi-hat ...). Cached: each note is rendered once.
+
+    Chapter: 01_data
+    """
+    path = notes_folder() / f"{'kit' if drum else 'program'}{program}-key{key}-vel{velocity}.npy"
+    try:
+        mono = np.load(path)
+    except (OSError, ValueError):  # not rendered yet (or a damaged file): render it and keep it
+        mono = _render(program, key, velocity, drum)
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")  # one per process: workers may race
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                np.save(f, mono)
+            os.replace(tmp, path)
+        except OSError:  # a read-only or full disk: the note is still used, only not kept
+            tmp.unlink(missing_ok=True)
+    mono.setflags(write=False)  # shared by every note of the cache
+    return mono
+
+
+def layer(velocity: float) -> int:
+    """The rendered loudness layer nearest to a MIDI velocity.
+
+    Chapter: 01_data
+    """
+    return min(LOUDNESS_LAYERS, key=lambda v: abs(v - velocity))
+
+
+def play(events, program: int, length: int, drum: bool = False, release: float = 0.15) -> np.ndarray:
+    """A part on a time line of `length` samples: each event (onset s, key, duration s, velocity 1-127)
+    plays the recorded note, cut `release` s after its duration with a fade (drums ring out), scaled by
+    velocity / its layer so loudness varies smoothly between the rendered layers.
+
+    Chapter: 01_data
+    """
+    out = np.zeros(length, np.float32)
+    fade = np.linspace(1, 0, max(1, int(release * SR)), dtype=np.float32)
+    for onset, key, duration, velocity in events:
+        start = int(round(onset * SR))
+        if start >= length or start < 0:
+            continue
+        rendered = layer(velocity)
+        sample = note(int(program), int(key), rendered, drum)
+        n = len(sample)
+        if not drum:
+            n = min(n, int((min(duration, HOLD) + release) * SR))
+        n = min(n, length - start)
+        gain = np.float32(velocity / rendered)
+        out[start:start + n] += gain * sample[:n]
+        if not drum and n > len(fade):
+            out[start + n - len(fade):start + n] -= gain * sample[n - len(fade):n] * (1 - fade)
+    return out
