@@ -7,6 +7,8 @@ Chapter: 01_data
 """
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 # The paper's Fig. 4 legend, one colour per (length, stride) setting of the first layer, in the paper's order.
@@ -307,15 +309,17 @@ def intervals(values: dict, title: str, xlabel: str, reference: float | None = N
     rows = np.array([(v.value, v.low, v.high) if hasattr(v, "low") else tuple(v) for v in values.values()],
                     np.float64).reshape(-1, 3)
     point, low, high = rows.T
-    fig, ax = _figure(7, 0.45 * len(names) + 1.2)
+    labels = [textwrap.fill(f"{n}: {p:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo + hi) else " (no interval)"),
+                            34) for n, p, lo, hi in zip(names, point, low, high, strict=True)]
+    lines = max(label.count("\n") + 1 for label in labels)  # long step names wrap instead of squashing the axes
+    fig, ax = _figure(8, (0.3 + 0.15 * lines) * len(names) + 1.2)
     y = np.arange(len(names))
     ax.errorbar(point, y, xerr=[point - low, high - point], fmt="o", color="tab:blue", capsize=4)
     if reference is not None:
         ax.axvline(reference, color="gray", linestyle="--", linewidth=0.8, label=reference_label or None)
         if reference_label:
             fig.legend(fontsize=8, loc="outside lower center", frameon=False)
-    ax.set_yticks(y, [f"{n}: {p:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo + hi) else " (no interval)")
-                      for n, p, lo, hi in zip(names, point, low, high, strict=True)], fontsize=8)
+    ax.set_yticks(y, labels, fontsize=8)
     ax.set_ylim(len(names) - 0.5, -0.5)
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)

@@ -110,7 +110,7 @@ def test_the_built_book_holds_the_table_players_and_figures(smoke_book):
     pages = {p.stem: p.read_text() for p in (html / "notebooks").glob("*.html")}
     assert set(pages) == {p.stem for p in CHAPTERS}
     sweep = pages["04_sweep"]
-    assert "ROC-AUC (MTAT, Table 1, best epoch)" in sweep
+    assert "ROC-AUC (MagnaTagATune, Table 1)" in sweep
     assert "0.7931" in sweep and "synthetic set (96 clips, paper split), smoke profile" in sweep
     assert "last epoch" in sweep and "best epoch" in sweep, "both validation numbers beside the paper's"
     assert 'href="sweep/03_base_cnn_4_L512_S256.html"' in sweep, "the table links each executed copy"
