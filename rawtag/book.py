@@ -407,13 +407,16 @@ def run_variant(chapter: str | os.PathLike, out: str | os.PathLike, title: str, 
     import nbformat
 
     out, chapter = Path(out), Path(chapter)
-    shown = ", ".join(f"{k}={v!r}" for k, v in parameters.items() if k not in ("data_root", "runs_root"))
+    shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in parameters.items()
+                      if k not in ("data_root", "runs_root"))
 
     def retitle(nb):
         heading = next((c for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("# ")), None)
         if heading is not None:
             heading.source = "#" + heading.source
-        intro = nbformat.v4.new_markdown_cell(f"# {title}\n\n`{chapter.stem}` executed by papermill with {shown}.")
+        intro = nbformat.v4.new_markdown_cell(f"# {title}\n\nA section of the chapter that ran it: the notebook "
+                                              f"{chapter.stem} executed again with {shown}. Its text and numbers "
+                                              "below are computed for these settings.")
         intro.id = "variant-title"
         nb.cells.insert(0, intro)
 
