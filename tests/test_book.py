@@ -47,6 +47,22 @@ def test_chapter_sources_are_clean_and_parameterized(path):
     assert solutions, "a collapsed cell shows the solutions, computed by rawtag.exercises"
 
 
+def test_install_cells_and_colab_buttons_follow_one_repository_setting(tmp_path):
+    url = book.repository(ROOT)
+    for path in CHAPTERS:
+        installs = [c.source for c in nbformat.read(path, as_version=4).cells
+                    if c.cell_type == "code" and "%pip install" in c.source]
+        assert installs and all(f"git+{url}" in source for source in installs), f"{path.name} installs from {url}"
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    shutil.copy2(ROOT / "_config.yml", tmp_path / "_config.yml")
+    fork = "https://github.com/someone/rawtag-fork"
+    assert len(book.publish(fork, tmp_path)) == len(CHAPTERS) + 1
+    assert book.repository(tmp_path) == fork
+    for path in sorted((tmp_path / "notebooks").glob("*.ipynb")):
+        assert f"git+{fork}" in path.read_text() and url not in path.read_text()
+    assert book.publish(fork, tmp_path) == [], "publishing the same URL again changes nothing"
+
+
 def test_chapter_list_matches_toc():
     toc = (ROOT / "_toc.yml").read_text()
     for path in CHAPTERS:
