@@ -548,7 +548,16 @@ def setup(app):
     def config_is_ours(config):
         return config.mathjax_path == MATHJAX_PATH
 
+    def plain_glue(app):
+        # myst-nb sets glued text in bold; the book glues whole phrases into sentences, so they read as prose
+        static = Path(app.doctreedir).parent / "rawtag-static"
+        static.mkdir(parents=True, exist_ok=True)
+        (static / "rawtag.css").write_text("span.pasted-text { font-weight: inherit; }\n")
+        app.config.html_static_path.append(str(static))
+        app.add_css_file("rawtag.css")
+
     app.connect("config-inited", local_mathjax)
+    app.connect("builder-inited", plain_glue)
     app.connect("build-finished", put_in_place)
     app.connect("html-page-context", unique_assets, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
