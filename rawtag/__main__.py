@@ -176,13 +176,20 @@ def cmd_tag(a):
 
 
 def cmd_book(a):
-    """`rawtag book run|build`: execute the chapters, or build the HTML (`rawtag.book`).
+    """`rawtag book run|build|publish`: execute the chapters, build the HTML, or set the repository URL that
+    the Colab buttons and install cells use (`rawtag.book`).
 
     Chapter: 01_data
     """
     from . import book
 
-    if a.action == "run":
+    if a.action == "publish":
+        if not a.repository:
+            raise book.BookError("book publish needs --repository URL (where readers install rawtag from)")
+        changed = book.publish(a.repository)
+        print(f"repository {a.repository}: changed {len(changed)} file(s)"
+              + "".join(f"\n  {path.name}" for path in changed))
+    elif a.action == "run":
         book.run(a.profile, a.only, out=a.executed, dataset=a.dataset, data_root=a.data_root,
                  runs_root=a.runs_root, device=a.device)
     else:
@@ -325,7 +332,10 @@ def build_parser(models: list[str] | None = None, pools: tuple[str, ...] | None 
     s = command("book", "execute the chapters (papermill) or build the HTML book (Jupyter Book)",
                 "`book run` executes the notebooks with a profile's parameters; `book build` turns the executed "
                 "notebooks into HTML.")
-    s.add_argument("action", choices=["run", "build"], help="run the chapters, or build the HTML")
+    s.add_argument("action", choices=["run", "build", "publish"],
+                   help="run the chapters, build the HTML, or publish: point Colab buttons and install cells at "
+                        "--repository")
+    s.add_argument("--repository", metavar="URL", help="publish: the https URL of the repository readers use")
     s.add_argument("--profile", choices=tuple(PROFILES), default="quick",
                    help="smoke, quick (default) or paper")
     s.add_argument("--only", nargs="+", metavar="CHAPTER", help="chapters by number or name, e.g. 03")

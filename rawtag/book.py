@@ -74,6 +74,49 @@ def select(names: list[str] | None, root: Path | None = None) -> list[Path]:
     return chosen
 
 
+INSTALL_URL = re.compile(r'(rawtag @ git\+)([^"\s]+)')  # in each chapter's install cell
+CONFIG_URL = re.compile(r"^(repository:\n(?:  .*\n)*?  url: )(\S+)", re.M)
+
+
+def repository(root: Path | None = None) -> str:
+    """The repository the book is published from: `repository.url` in `_config.yml`. It is the one setting
+    behind the Colab launch buttons and every chapter's install cell; `publish` changes both.
+
+    Chapter: 01_data
+    """
+    found = CONFIG_URL.search(((root or _root()) / "_config.yml").read_text())
+    if found is None:
+        raise BookError("_config.yml has no repository: url: line")
+    return found.group(2)
+
+
+def publish(url: str, root: Path | None = None) -> list[Path]:
+    """Point the book at the repository `url` (`rawtag book publish --repository URL`): set
+    `repository.url` in `_config.yml` and the URL in every chapter's install cell; returns the files changed.
+
+    Chapter: 01_data
+    """
+    import nbformat
+
+    root = root or _root()
+    if not re.match(r"^https://\S+$", url):
+        raise BookError(f"not an https URL: {url!r}")
+    changed, config = [], root / "_config.yml"
+    text = config.read_text()
+    if CONFIG_URL.search(text).group(2) != url:
+        config.write_text(CONFIG_URL.sub(lambda m: m.group(1) + url, text, count=1))
+        changed.append(config)
+    for chapter in chapters(root):
+        nb = nbformat.read(chapter, as_version=4)
+        cells = [c for c in nb.cells if c.cell_type == "code" and _installs_rawtag(c.source)]
+        for cell in cells:
+            cell.source = INSTALL_URL.sub(lambda m: m.group(1) + url, cell.source)
+        if cells and nbformat.writes(nb) + "\n" != chapter.read_text():
+            nbformat.write(nb, chapter)
+            changed.append(chapter)
+    return changed
+
+
 def run(profile: str = "quick", only: list[str] | None = None, out: str | os.PathLike = EXECUTED,
         dataset: str | None = None, data_root: str = "data", runs_root: str = "runs", device: str = "auto",
         kernel: str = "python3", log=print) -> dict:
@@ -407,13 +450,16 @@ def run_variant(chapter: str | os.PathLike, out: str | os.PathLike, title: str, 
     import nbformat
 
     out, chapter = Path(out), Path(chapter)
-    shown = ", ".join(f"{k}={v!r}" for k, v in parameters.items() if k not in ("data_root", "runs_root"))
+    shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in parameters.items()
+                      if k not in ("data_root", "runs_root"))
 
     def retitle(nb):
         heading = next((c for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("# ")), None)
         if heading is not None:
             heading.source = "#" + heading.source
-        intro = nbformat.v4.new_markdown_cell(f"# {title}\n\n`{chapter.stem}` executed by papermill with {shown}.")
+        intro = nbformat.v4.new_markdown_cell(f"# {title}\n\nA section of the chapter that ran it: the notebook "
+                                              f"{chapter.stem} executed again with {shown}. Its text and numbers "
+                                              "below are computed for these settings.")
         intro.id = "variant-title"
         nb.cells.insert(0, intro)
 
@@ -502,7 +548,16 @@ def setup(app):
     def config_is_ours(config):
         return config.mathjax_path == MATHJAX_PATH
 
+    def plain_glue(app):
+        # myst-nb sets glued text in bold; the book glues whole phrases into sentences, so they read as prose
+        static = Path(app.doctreedir).parent / "rawtag-static"
+        static.mkdir(parents=True, exist_ok=True)
+        (static / "rawtag.css").write_text("span.pasted-text { font-weight: inherit; }\n")
+        app.config.html_static_path.append(str(static))
+        app.add_css_file("rawtag.css")
+
     app.connect("config-inited", local_mathjax)
+    app.connect("builder-inited", plain_glue)
     app.connect("build-finished", put_in_place)
     app.connect("html-page-context", unique_assets, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

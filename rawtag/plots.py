@@ -7,6 +7,8 @@ Chapter: 01_data
 """
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 # The paper's Fig. 4 legend, one colour per (length, stride) setting of the first layer, in the paper's order.
@@ -17,6 +19,8 @@ PAPER_COLORS = {(1024, 1024): "tab:brown", (1024, 512): "tab:orange", (512, 512)
 # Runs whose label has no paper colour take these in turn (no yellow: it cannot be read on white).
 PALETTE = ("tab:blue", "tab:red", "tab:green", "tab:purple", "tab:brown", "tab:orange", "tab:pink",
            "tab:gray", "black", "tab:cyan")
+# The best and the worst clips of chapter 05, in every figure that marks them (green as a hit, red as a miss).
+MARK_COLORS = {"best": "tab:green", "worst": "tab:red"}
 
 
 def _figure(width=8.0, height=3.2, **kw):
@@ -307,15 +311,17 @@ def intervals(values: dict, title: str, xlabel: str, reference: float | None = N
     rows = np.array([(v.value, v.low, v.high) if hasattr(v, "low") else tuple(v) for v in values.values()],
                     np.float64).reshape(-1, 3)
     point, low, high = rows.T
-    fig, ax = _figure(7, 0.45 * len(names) + 1.2)
+    labels = [textwrap.fill(f"{n}: {p:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo + hi) else " (no interval)"),
+                            34) for n, p, lo, hi in zip(names, point, low, high, strict=True)]
+    lines = max(label.count("\n") + 1 for label in labels)  # long step names wrap instead of squashing the axes
+    fig, ax = _figure(8, (0.3 + 0.15 * lines) * len(names) + 1.2)
     y = np.arange(len(names))
     ax.errorbar(point, y, xerr=[point - low, high - point], fmt="o", color="tab:blue", capsize=4)
     if reference is not None:
         ax.axvline(reference, color="gray", linestyle="--", linewidth=0.8, label=reference_label or None)
         if reference_label:
             fig.legend(fontsize=8, loc="outside lower center", frameon=False)
-    ax.set_yticks(y, [f"{n}: {p:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo + hi) else " (no interval)")
-                      for n, p, lo, hi in zip(names, point, low, high, strict=True)], fontsize=8)
+    ax.set_yticks(y, labels, fontsize=8)
     ax.set_ylim(len(names) - 0.5, -0.5)
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
@@ -406,7 +412,9 @@ def spectrograms(panels: dict, sample_rate: int, title: str, n_mels: int = 64, n
     top = max(s.max() for s, _ in specs.values())
     ncols = min(3, len(specs))
     nrows = -(-len(specs) // ncols)
-    fig, axes = _figure(3.6 * ncols + 0.8, 2.4 * nrows + 0.4, nrows=nrows, ncols=ncols, squeeze=False)
+    titles = {name: textwrap.fill(name, 40) for name in specs}  # long names wrap instead of running into each other
+    lines = max(t.count("\n") + 1 for t in titles.values())
+    fig, axes = _figure(3.6 * ncols + 0.8, (2.2 + 0.2 * lines) * nrows + 0.4, nrows=nrows, ncols=ncols, squeeze=False)
     centres = librosa.mel_frequencies(n_mels + 2, fmax=sample_rate / 2)[1:-1]
     ticks = np.linspace(0, n_mels - 1, 5).round().astype(int)
     for ax, (name, (s, seconds)) in zip(axes.flat, specs.items(), strict=False):
@@ -414,7 +422,7 @@ def spectrograms(panels: dict, sample_rate: int, title: str, n_mels: int = 64, n
                        extent=[0, seconds, 0, n_mels])
         ax.set_yticks(ticks + 0.5, [f"{centres[t]:.0f}" for t in ticks])
         ax.tick_params(labelsize=7)
-        ax.set_title(name, fontsize=9)
+        ax.set_title(titles[name], fontsize=9, color=MARK_COLORS.get(name.split(":")[0], "black"))
         ax.set_xlabel("seconds", fontsize=8)
         ax.set_ylabel("mel band (Hz)", fontsize=8)
     for ax in axes.flat[len(specs):]:
@@ -450,7 +458,8 @@ def clip_losses(losses: np.ndarray, marked: dict, title: str):
     fig, ax = _figure(7, 2.8)
     ax.hist(losses, bins=40, color="tab:blue")
     for i, (name, value) in enumerate(marked.items()):
-        ax.axvline(value, color=PALETTE[(i + 1) % len(PALETTE)], linestyle="--", label=f"{name}: {value:.4f}")
+        ax.axvline(value, color=MARK_COLORS.get(name, PALETTE[(i + 1) % len(PALETTE)]), linestyle="--",
+                   label=f"{name}: {value:.4f}")
     ax.set_xlabel("binary cross-entropy of a clip (mean over tags)")
     ax.set_ylabel("clips")
     ax.set_title(title, fontsize=10)

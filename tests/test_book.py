@@ -47,6 +47,22 @@ def test_chapter_sources_are_clean_and_parameterized(path):
     assert solutions, "a collapsed cell shows the solutions, computed by rawtag.exercises"
 
 
+def test_install_cells_and_colab_buttons_follow_one_repository_setting(tmp_path):
+    url = book.repository(ROOT)
+    for path in CHAPTERS:
+        installs = [c.source for c in nbformat.read(path, as_version=4).cells
+                    if c.cell_type == "code" and "%pip install" in c.source]
+        assert installs and all(f"git+{url}" in source for source in installs), f"{path.name} installs from {url}"
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    shutil.copy2(ROOT / "_config.yml", tmp_path / "_config.yml")
+    fork = "https://github.com/someone/rawtag-fork"
+    assert len(book.publish(fork, tmp_path)) == len(CHAPTERS) + 1
+    assert book.repository(tmp_path) == fork
+    for path in sorted((tmp_path / "notebooks").glob("*.ipynb")):
+        assert f"git+{fork}" in path.read_text() and url not in path.read_text()
+    assert book.publish(fork, tmp_path) == [], "publishing the same URL again changes nothing"
+
+
 def test_chapter_list_matches_toc():
     toc = (ROOT / "_toc.yml").read_text()
     for path in CHAPTERS:
@@ -110,7 +126,7 @@ def test_the_built_book_holds_the_table_players_and_figures(smoke_book):
     pages = {p.stem: p.read_text() for p in (html / "notebooks").glob("*.html")}
     assert set(pages) == {p.stem for p in CHAPTERS}
     sweep = pages["04_sweep"]
-    assert "ROC-AUC (MTAT, Table 1, best epoch)" in sweep
+    assert "ROC-AUC (MagnaTagATune, Table 1)" in sweep
     assert "0.7931" in sweep and "synthetic set (96 clips, paper split), smoke profile" in sweep
     assert "last epoch" in sweep and "best epoch" in sweep, "both validation numbers beside the paper's"
     assert 'href="sweep/03_base_cnn_4_L512_S256.html"' in sweep, "the table links each executed copy"
@@ -363,6 +379,38 @@ def browser_problems(page: Path, chromium: str) -> list[str]:
     return problems
 
 
+INTERNAL = re.compile(r"(?<![\w/.-])(?:shared|tests)/|/work/")  # the project's own folders, a build machine's root
+LONG_FLOAT = re.compile(r"\d\.\d{8,}")  # 5.960464477539063e-08: a float printed with repr, not formatted
+RAW_MARKUP = re.compile(r"`|\*\*|\{glue:")  # Markdown that reached the page as text (from glue, mostly)
+TABLE = re.compile(r"<table\b.*?</table>", re.S)
+MAX_COLUMNS, MAX_UNBROKEN = 7, 40  # more columns, or a longer word in a cell, and a table runs off the page
+
+
+def page_fault_problems(html: Path) -> list[str]:
+    """What a reader should not meet in the text of a page: the project's internal folders or a machine's
+    paths, floats printed to 16 digits, Markdown left as text (backticks, bold marks, glue roles) outside
+    code, and tables too wide for the page (too many columns, or a cell with a long unbreakable word)."""
+    problems = []
+    for path in book_pages(html):
+        page, name = ReadPage(path), path.relative_to(html)
+        shown = page.text(script=False)
+        prose = page.text(script=False, code=False, math=False)
+        for label, pattern, text in (("internal folder or machine path", INTERNAL, shown),
+                                     ("long float", LONG_FLOAT, shown), ("raw Markdown", RAW_MARKUP, prose)):
+            for hit in pattern.finditer(text):
+                problems.append(f"{name}: {label}: ...{text[max(0, hit.start() - 50):hit.end() + 50]!r}")
+        for table in TABLE.findall(path.read_text(errors="replace")):
+            header = re.search(r"<tr\b.*?</tr>", table, re.S)
+            columns = len(re.findall(r"<t[hd]\b", header.group(0))) if header else 0
+            if columns > MAX_COLUMNS:
+                problems.append(f"{name}: a table of {columns} columns (at most {MAX_COLUMNS} fit the page)")
+            text = re.sub(r"<[^>]+>", " ", table)
+            for word in text.split():
+                if len(word) > MAX_UNBROKEN and not re.search(r"[-/]", word[:MAX_UNBROKEN]):
+                    problems.append(f"{name}: a table cell holds {word[:60]!r}, too long to wrap")
+    return problems
+
+
 def reader_forbidden(extra: list[str] = ()) -> list[str]:
     return [str(ROOT), "/tmp/", "/root/", "/home/", *extra]
 
@@ -380,6 +428,12 @@ def test_the_built_book_shows_no_warnings_tracebacks_or_hidden_cells(smoke_book)
     assert output_noise_problems(html) == []
     for path in (html / "notebooks").glob("*.html"):
         assert "tag_parameters" in path.read_text(), f"{path.name}: the parameters cell stays visible"
+
+
+@pytest.mark.slow
+def test_the_built_book_has_no_page_faults(smoke_book):
+    _, _, index = smoke_book
+    assert page_fault_problems(index.parent) == []
 
 
 @pytest.mark.slow
@@ -428,6 +482,14 @@ def fake_book(tmp_path: Path, flaw: str = "") -> Path:
     link = {"link": "../book/nowhere.html", "anchor": "../index.html#no-such-section"}.get(flaw, "../index.html#top")
     image = "../_images/gone.png" if flaw == "image" else "../_images/fig.png"
     injected = '<div class="cell tag_injected-parameters">x</div>' if flaw == "injected" else ""
+    output = {"long-float": "largest difference: 5.960464477539063e-08"}.get(flaw, output)
+    prose += {"internal": " (its text is in the project's shared/seed/ folder)",
+              "build-machine": " (git clone /work/main)", "backticks": " (mode `none`)",
+              "bold": " **The whole sentence in bold.**", "glue-role": " {glue:text}`valid_best`"}.get(flaw, "")
+    cells = {"wide-table": ["x"] * 9, "long-cell": ["american_baroque_dances_and_suites_of_rameau.mp3", "corrupt"]
+             }.get(flaw, ["6/norine_braun-now_and_zen-08.mp3", "empty"])
+    injected += ("<table><thead><tr>" + "".join(f"<th>h{i}</th>" for i in range(len(cells))) + "</tr></thead>"
+                 "<tbody><tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr></tbody></table>")
     (html / "notebooks" / "01_data.html").write_text(f"""<html><head>
 <script defer="defer" src="{mathjax}"></script></head><body>
 <p>{prose}</p><a href="{link}">home</a><img src="{image}"/>{injected}
@@ -442,10 +504,13 @@ def fake_book(tmp_path: Path, flaw: str = "") -> Path:
 @pytest.mark.parametrize("flaw, check", [
     ("path", "paths"), ("tmp", "paths"), ("warning", "noise"), ("traceback", "noise"), ("kernel", "noise"),
     ("injected", "noise"), ("cdn", "maths"), ("missing-mathjax", "maths"), ("raw-maths", "maths"),
-    ("dollars", "maths"), ("link", "links"), ("anchor", "links"), ("image", "links")])
+    ("dollars", "maths"), ("link", "links"), ("anchor", "links"), ("image", "links"), ("internal", "page"),
+    ("build-machine", "page"), ("long-float", "page"), ("backticks", "page"), ("bold", "page"),
+    ("glue-role", "page"), ("wide-table", "page"), ("long-cell", "page")])
 def test_each_reader_check_finds_its_flaw(tmp_path, flaw, check):
     checks = {"paths": lambda html: machine_path_problems(html, reader_forbidden()),
-              "noise": output_noise_problems, "maths": maths_problems, "links": link_problems}
+              "noise": output_noise_problems, "maths": maths_problems, "links": link_problems,
+              "page": page_fault_problems}
     clean = fake_book(tmp_path / "clean")
     assert {name: run(clean) for name, run in checks.items()} == {name: [] for name in checks}
     assert checks[check](fake_book(tmp_path / flaw, flaw)), f"the {check} check misses a {flaw} flaw"

@@ -41,8 +41,8 @@ SAMPLE_WIDTHS = (128, 128, 256, 256, 256, 256, 256, 256, 512)  # the 3^9 model's
 PROTOCOLS = ("segment", "logit_mean")
 # Published MTAT top-50 ROC-AUC, each beside the network it belongs to; quoted, never measured here.
 PUBLISHED_MTAT = {
-    "base": (PAPER_TABLE_1[(256, 256)], "this paper, Table 1 (256/256)"),
-    "improved": (PAPER_IMPROVED, "this paper, section IX"),
+    "base": (PAPER_TABLE_1[(256, 256)], "Roy (Bristol), Table 1, 256/256; paper split"),
+    "improved": (PAPER_IMPROVED, "Roy (Bristol), section IX; paper split"),
     "samplecnn": (0.9055, "Lee et al. 2017, 3⁹ model"),
     "se": (0.9111, "Kim et al. 2018, SE + multi-level aggregation"),
     "rese": (0.9113, "Kim et al. 2018, ReSE-2 + multi-level aggregation"),
