@@ -55,9 +55,9 @@ def cmd_download(a):
 
     Chapter: 01_data
     """
-    from .data.download import BASE_URL, download
+    from .data.download import download
 
-    download(a.root, base_url=a.base_url or BASE_URL)
+    download(a.root, base_url=a.base_url)
     print(f"{a.root}: MTAT downloaded and verified")
 
 

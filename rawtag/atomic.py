@@ -11,6 +11,7 @@ Chapter: 01_data
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 from contextlib import contextmanager
@@ -127,3 +128,23 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     """
     with replacing(path) as tmp:
         Path(tmp).write_text(text)
+
+
+def read_json(path: str | os.PathLike, fix: str, keys: tuple[str, ...] = ()) -> dict:
+    """The JSON object in `path`, which must hold `keys`. A file that is not one (truncated, edited, another
+    kind of file) raises a one-line ValueError naming the file, what is wrong with it and `fix`.
+
+    Chapter: 01_data
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+    except UnicodeDecodeError:
+        why = "not text"
+    except ValueError as e:
+        why = f"not valid JSON: {e}"
+    else:
+        missing = [k for k in keys if k not in data] if isinstance(data, dict) else []
+        if isinstance(data, dict) and not missing:
+            return data
+        why = f"no {', '.join(missing)}" if missing else f"a JSON {type(data).__name__}, not an object"
+    raise ValueError(f"{path} is damaged ({why}); {fix}")

@@ -622,3 +622,83 @@ def test_help_describes_every_command_and_option(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])
     assert e.value.code == 0 and capsys.readouterr().out.strip() == "rawtag 0.1.0"
+
+
+# ====================================================================== issue 23: nothing lost, nothing left
+
+@pytest.fixture
+def site():
+    """A local MTAT mirror (tests/test_mtat.py's server): 6 clips in folders 0 and c, as a 3-part zip."""
+    from test_mtat import Server, _archive, _split3
+
+    members = {f"{c}/clip_{c}_{i}.mp3": bytes([i]) * 5000 + c.encode() * 3000 for c in "0c" for i in range(3)}
+    files = {**_split3(_archive(members)), mtat.ANNOTATIONS: b'"clip_id"\t"mp3_path"\r\n'}
+    server = Server(files)
+    yield server, members, {n: hashlib.sha256(b).hexdigest() for n, b in files.items()}
+    server.close()
+
+
+def test_download_after_the_parts_are_deleted_fetches_nothing_and_keeps_the_users_files(site, tmp_path):
+    from rawtag.data.download import download
+
+    server, members, sums = site
+    download(tmp_path, base_url=server.url, files=sums, progress=False)
+    (tmp_path / "0" / "my_notes.txt").write_text("mine")
+    for part in ("mp3.zip.001", "mp3.zip.002", "mp3.zip.003"):
+        (tmp_path / part).unlink()  # to free space, once extracted
+    before = len(server.requests)
+    download(tmp_path, base_url=server.url, files=sums, progress=False)
+    assert len(server.requests) == before  # the extraction is recognised from the extracted files
+    (tmp_path / "c" / "clip_c_1.mp3").unlink()  # a clip lost: the parts are fetched and extracted again
+    download(tmp_path, base_url=server.url, files=sums, progress=False)
+    assert (tmp_path / "0" / "my_notes.txt").read_text() == "mine"  # before: folder 0 replaced whole
+    assert all((tmp_path / name).read_bytes() == data for name, data in members.items())
+
+
+def test_download_of_a_damaged_zip_is_one_line_and_the_rerun_fetches_it_again(site, tmp_path, capsys, monkeypatch):
+    server, members, sums = site
+    good = dict(server.files)
+    for name in ("mp3.zip.001", "mp3.zip.002", "mp3.zip.003"):
+        server.files[name] = b"not a zip at all " * 50
+    import rawtag.data.download as dl
+
+    sums = {**sums, **{n: hashlib.sha256(server.files[n]).hexdigest() for n in good if n.startswith("mp3")}}
+    monkeypatch.setattr(dl, "MTAT_FILES", sums)  # checksums that match the damaged parts
+    code, out, err = cli(capsys, "download", "--root", tmp_path, "--base-url", server.url)
+    line = one_line(err, "download")
+    assert code == 2 and "do not form a readable zip" in line and "rerun `rawtag download`" in line
+    assert "verified" not in out and (tmp_path / "mp3.zip.001.bad").exists()
+    assert "mp3.zip.001" not in json.loads((tmp_path / "download.json").read_text())  # not kept as verified
+    server.files.update(good)
+    monkeypatch.setattr(dl, "MTAT_FILES", {**sums, **{n: hashlib.sha256(b).hexdigest() for n, b in good.items()}})
+    code, out, _ = cli(capsys, "download", "--root", tmp_path, "--base-url", server.url)
+    assert code == 0 and all((tmp_path / name).read_bytes() == data for name, data in members.items())
+
+
+def test_download_tries_the_current_host_then_the_old_one(site, tmp_path, monkeypatch):
+    import rawtag.data.download as dl
+
+    assert dl.BASE_URLS[0].startswith("https://mirg.city.ac.uk/") and "mi.soi.city.ac.uk" in dl.BASE_URLS[1]
+    server, members, sums = site
+    monkeypatch.setattr(dl, "BASE_URLS", ("http://127.0.0.1:9/moved/", server.url))
+    dl.download(tmp_path, files=sums, progress=False)
+    assert (tmp_path / "0" / "clip_0_0.mp3").read_bytes() == members["0/clip_0_0.mp3"]
+    monkeypatch.setattr(dl, "BASE_URLS", ("http://127.0.0.1:9/a/", "http://127.0.0.1:9/b/"))
+    with pytest.raises(mtat.MTATError, match="cannot reach http://127.0.0.1:9/a/.*cannot reach http://127.0.0.1:9/b/"):
+        dl.download(tmp_path / "other", files={"x.csv": "0" * 64}, progress=False)
+
+
+def test_download_checks_where_a_resumed_reply_starts(site, tmp_path):
+    from rawtag.data.download import download
+
+    server, _, sums = site
+    server.cut["mp3.zip.002"] = 1000
+    with pytest.raises(mtat.MTATError, match="interrupted"):
+        download(tmp_path, base_url=server.url, files=sums, progress=False)
+    server.misplaced.add("mp3.zip.002")  # answers 206 from byte 0 to "bytes=1000-"
+    with pytest.raises(mtat.MTATError, match="answered from byte 0; the partial download was discarded"):
+        download(tmp_path, base_url=server.url, files=sums, progress=False)
+    assert not (tmp_path / "mp3.zip.002.part").exists() and not (tmp_path / "mp3.zip.002").exists()
+    server.misplaced.clear()
+    download(tmp_path, base_url=server.url, files=sums, progress=False)
+    assert (tmp_path / "mp3.zip.002").read_bytes() == server.files["mp3.zip.002"]
