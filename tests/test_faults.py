@@ -702,3 +702,45 @@ def test_download_checks_where_a_resumed_reply_starts(site, tmp_path):
     server.misplaced.clear()
     download(tmp_path, base_url=server.url, files=sums, progress=False)
     assert (tmp_path / "mp3.zip.002").read_bytes() == server.files["mp3.zip.002"]
+
+
+@pytest.mark.parametrize("fault", ["failure", "ctrl-c"])
+def test_book_run_keeps_the_previous_executed_copy_until_the_new_one_is_whole(tmp_path, monkeypatch, fault):
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from rawtag import book
+
+    chapter = book.chapters(ROOT)[0]
+    target = tmp_path / chapter.name
+    target.write_text("the good executed copy")
+
+    def execute(source, output, **kw):
+        nbformat.write(nbformat.v4.new_notebook(), output)  # half-way: the running copy exists
+        if fault == "failure":
+            raise PapermillExecutionError(0, 1, "x", "ValueError", "boom", [])
+        raise KeyboardInterrupt
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    with pytest.raises(PapermillExecutionError if fault == "failure" else KeyboardInterrupt):
+        book._papermill(chapter, target, {}, "python3")
+    assert target.read_text() == "the good executed copy"  # before: deleted before the run started
+    assert not (tmp_path / f"{chapter.stem}.running.ipynb").exists()
+
+
+def test_book_build_names_a_damaged_executed_chapter(tmp_path, capsys, monkeypatch):
+    from rawtag import book
+
+    monkeypatch.chdir(ROOT)
+    executed = tmp_path / "executed"
+    executed.mkdir()
+    for chapter in book.chapters(ROOT):
+        shutil.copy(chapter, executed / chapter.name)
+    damaged = book.chapters(ROOT)[2]
+    (executed / damaged.name).write_bytes((executed / damaged.name).read_bytes()[:500])  # cut short
+    code, _, err = cli(capsys, "book", "build", "--executed", executed, "--out", tmp_path / "site")
+    line = one_line(err, "book")
+    assert code == 2 and f"(chapter {damaged.stem}) is not a readable notebook" in line
+    assert f"rawtag book run --only {damaged.stem[:2]}" in line and "\x1b" not in line and len(line) < 600
+    assert not (tmp_path / "site").exists()  # refused before jupyter-book ran
+    assert book._last_error("ok\n\x1b[31mSphinx error:\x1b[0m\n  bad toc\nbuild finished\n") == "Sphinx error:"
