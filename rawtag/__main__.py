@@ -353,7 +353,7 @@ def main(argv=None) -> int:
 
     Chapter: 01_data
     """
-    from .atomic import RESUME, DiskFull, is_full
+    from .atomic import RESUME, DiskFull, InUse, is_full
     from .book import BookError
     from .data.audio import AudioError
     from .data.mtat import MTATError
@@ -364,7 +364,7 @@ def main(argv=None) -> int:
     args = build_parser(_model_names(argv)).parse_args(argv)
     try:
         args.handler(args)
-    except (ValueError, OSError, MTATError, PrepareError, AudioError, BookError, SynthError) as e:
+    except (ValueError, OSError, MTATError, PrepareError, AudioError, BookError, SynthError, InUse) as e:
         message = _one_line(e)
         if is_full(e) and not isinstance(e, DiskFull):
             message += f"; {RESUME}"

@@ -34,6 +34,13 @@ class DiskFull(OSError):
         return str(self.strerror)
 
 
+class InUse(RuntimeError):
+    """Another process is writing this folder (it holds the folder's lock); the message says what to do.
+
+    Chapter: 01_data
+    """
+
+
 def is_full(e: BaseException) -> bool:
     """True when `e` is an OSError meaning the disk (or the quota, or the file-size limit) is full.
 
@@ -119,6 +126,40 @@ def replacing(path: str | os.PathLike):
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def locked(folder: str | os.PathLike, command: str):
+    """Hold `folder`'s lock (made if missing) while the block runs: a second writer gets InUse at once.
+
+    The lock is an exclusive flock on the folder itself, so nothing is added to it and a killed process
+    releases it. A folder made here and still empty at the end (the command was refused) is removed. A
+    path that is a file is not locked: the command's own checks refuse it.
+
+    Chapter: 01_data
+    """
+    import fcntl
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        yield
+        return
+    made = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InUse(f"{folder} is in use by another `rawtag {command}` (or another process writing it); "
+                        f"wait for it to finish, or choose another folder") from None
+        try:
+            yield
+        finally:
+            if made and not any(folder.iterdir()):
+                folder.rmdir()
+    finally:
+        os.close(fd)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -24,6 +24,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,7 @@ import torch
 from torch import nn
 
 from . import distributed, runs
-from .atomic import replacing, write_text
+from .atomic import locked, replacing, write_text
 from .checkpoints import CheckpointError, load_checkpoint, load_weights, save_checkpoint
 from .data.audio import check_rate
 from .data.batches import Batches
@@ -173,16 +174,18 @@ def fit(data: str | os.PathLike | PreparedSet, out: str | os.PathLike, config: T
     Adam with BCEWithLogitsLoss on logits pooled over sub-clips; validation loss and AUC every epoch;
     the best-by-validation-AUC model is evaluated on validation and test at the end. Under `torchrun`,
     each process takes its share of every batch (see `rawtag.distributed`). `out` must be new, empty, or
-    this run (same settings, no more epochs than asked); `force` replaces another run there. `threads`,
-    if given, is asked before every training batch and every validation how many CPU threads to use
-    (`rawtag.concurrent.train_all` gives a run the cores that finished runs left).
+    this run (same settings, no more epochs than asked), and is locked while the run writes it (a second
+    `fit` into it is refused); `force` replaces another run there. `threads`, if given, is asked before
+    every training batch and every validation how many CPU threads to use (`rawtag.concurrent.train_all`
+    gives a run the cores that finished runs left).
 
     Chapter: 03_base_cnn
     """
     device = pick_device((config or TrainConfig()).device)
     ctx = distributed.from_environment(device)
     try:
-        return _fit(data, out, config, progress, ctx, distributed.device_of(ctx, device), force, threads)
+        with locked(out, "train") if ctx.main else nullcontext():  # one run at a time writes a run folder
+            return _fit(data, out, config, progress, ctx, distributed.device_of(ctx, device), force, threads)
     finally:
         distributed.close(ctx)
 

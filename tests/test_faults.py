@@ -744,3 +744,20 @@ def test_book_build_names_a_damaged_executed_chapter(tmp_path, capsys, monkeypat
     assert f"rawtag book run --only {damaged.stem[:2]}" in line and "\x1b" not in line and len(line) < 600
     assert not (tmp_path / "site").exists()  # refused before jupyter-book ran
     assert book._last_error("ok\n\x1b[31mSphinx error:\x1b[0m\n  bad toc\nbuild finished\n") == "Sphinx error:"
+
+
+@pytest.mark.parametrize("command", ["train", "prepare"])
+def test_a_folder_being_written_is_locked_against_a_second_command(tiny, tone_prepared, tmp_path, capsys, command):
+    from rawtag.atomic import locked
+
+    src, _ = tiny
+    out = tmp_path / "out"
+    args = {"train": train_args(tone_prepared, out, 1),
+            "prepare": ["prepare", "--source", src, "--out", out, "--top-k", 4, "--workers", 1]}[command]
+    with locked(out, command):  # the first command, still running
+        code, _, err = cli(capsys, *args)
+        line = one_line(err, command)
+        assert code == 2 and f"{out} is in use by another `rawtag {command}`" in line and "wait" in line
+        assert not any(out.iterdir())  # before: both wrote, and the folder mixed two runs
+    assert not out.exists()  # made by the lock, left empty: removed
+    assert cli(capsys, *args)[0] == 0  # released: the command runs

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import RESUME, free_bytes, human, is_full, pwrite_all, replacing, require_space, write_text
+from ..atomic import RESUME, free_bytes, human, is_full, locked, pwrite_all, replacing, require_space, write_text
 from ..progress import counter
 from . import audio, mtat
 from .download import sha256_of
@@ -73,15 +73,22 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike, scheme: str = "fo
     keeps just these clips (paths as in the annotations), each in its own split: chapter 07 prepares its
     22,050 Hz set for the clips it trains on, not all of MTAT.
 
-    The steps: plan (clips, splits, parameters), claim `out`, open the data file (resuming its rows),
-    decode the missing rows, write labels, row statistics and, last, the manifest.
+    The steps: plan (clips, splits, parameters), lock and claim `out` (a second preparation into it is
+    refused while the first runs), open the data file (resuming its rows), decode the missing rows, write
+    labels, row statistics and, last, the manifest.
 
     Chapter: 01_data
     """
     source, out = Path(source), Path(out)
     plan = _plan(source, scheme, top_k, sample_rate, min_seconds, only)
-    if _claim(out, plan, force, progress):
-        return out
+    with locked(out, "prepare"):  # one preparation at a time in a folder
+        if not _claim(out, plan, force, progress):
+            _fill(source, out, plan, workers, progress)
+    return out
+
+
+def _fill(source: Path, out: Path, plan: "_Plan", workers: int | None, progress: bool) -> None:
+    """Decode the rows not done yet into the claimed folder `out`, then commit the set (manifest last)."""
     n, row_bytes = len(plan.paths), plan.length * 2
     data, done = _open_rows(out, n, row_bytes)
     todo = [i for i in range(n) if i not in done]
@@ -99,7 +106,6 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike, scheme: str = "fo
     shutil.rmtree(out / WORK)
     if progress:
         _report(out, manifest, plan)
-    return out
 
 
 @dataclass
