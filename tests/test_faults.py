@@ -367,6 +367,13 @@ ANNOTATION_CASES = [
     ("empty file", [], {"header": [""]}, 2, "empty annotation file"),
     ("outside folders 0-f", [*GOOD, [4, 1, 0, "g/x.mp3"], [5, 1, 0, "y.mp3"]], {}, 0,
      "2 clip(s) outside folders 0-f are in no split: g/x.mp3, y.mp3"),
+    # issue 23
+    ("tag column twice", [[1, 1, 0, "0/a.mp3"]], {"header": ["clip_id", "guitar", "guitar", "mp3_path"]}, 2,
+     "line 1: the tag column 'guitar' appears twice (columns 2 and 3)"),
+    ("path with ./", [*GOOD, [4, 1, 0, "0/./a.mp3"]], {}, 2, "mp3_path '0/a.mp3' is already on line 2"),
+    ("path with //", [*GOOD, [4, 1, 0, "0//a.mp3"]], {}, 2, "mp3_path '0/a.mp3' is already on line 2"),
+    ("every label 0", [[1, 0, 0, "0/a.mp3"], [2, 0, 0, "c/b.mp3"]], {}, 2, "no clip has any tag"),
+    ("UTF-16 text", GOOD, {"encoding": "utf-16"}, 2, "UTF-16 text (or binary data), not UTF-8"),
 ]
 
 
@@ -761,3 +768,13 @@ def test_a_folder_being_written_is_locked_against_a_second_command(tiny, tone_pr
         assert not any(out.iterdir())  # before: both wrote, and the folder mixed two runs
     assert not out.exists()  # made by the lock, left empty: removed
     assert cli(capsys, *args)[0] == 0  # released: the command runs
+
+
+def test_prepare_refuses_a_tag_column_listed_twice(tmp_path, capsys):
+    src = tone_source(tmp_path / "src", clips=2, seconds=0.1)
+    lines = (src / mtat.ANNOTATIONS).read_bytes().decode().split("\r\n")
+    lines[0] = lines[0].replace('"piano"', '"guitar"')  # before: piano's labels read as guitar's, clips dropped
+    (src / mtat.ANNOTATIONS).write_bytes("\r\n".join(lines).encode())
+    code, _, err = cli(capsys, "prepare", "--source", src, "--out", tmp_path / "p")
+    assert code == 2 and "the tag column 'guitar' appears twice" in one_line(err, "prepare")
+    assert not (tmp_path / "p").exists()
