@@ -778,3 +778,19 @@ def test_prepare_refuses_a_tag_column_listed_twice(tmp_path, capsys):
     code, _, err = cli(capsys, "prepare", "--source", src, "--out", tmp_path / "p")
     assert code == 2 and "the tag column 'guitar' appears twice" in one_line(err, "prepare")
     assert not (tmp_path / "p").exists()
+
+
+def test_prepare_never_reads_through_a_link_out_of_the_source_nor_echoes_bytes(tmp_path, capsys):
+    src = tone_source(tmp_path / "src", clips=3, seconds=0.1)
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (src / "0" / "tone_000.wav").unlink()
+    (src / "0" / "tone_000.wav").symlink_to(secret)  # a link out of the source folder
+    (src / "1" / "tone_001.wav").write_text("user:x:1000:1000::/home/user\n" * 3)  # text inside it
+    code, out, err = cli(capsys, "prepare", "--source", src, "--out", tmp_path / "p", "--top-k", 4)
+    assert code == 0, err
+    manifest = (tmp_path / "p" / prep.MANIFEST).read_text()
+    assert "root:x" not in out + err + manifest and "user:x" not in out + err + manifest
+    reasons = {s["path"]: s["reason"] for s in json.loads(manifest)["skipped"]}
+    assert reasons["0/tone_000.wav"] == "a symbolic link to a file outside the source folder: not read"
+    assert "the file holds text" in reasons["1/tone_001.wav"]

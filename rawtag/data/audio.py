@@ -58,14 +58,14 @@ def load(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 
 
 def _why(path: str, e: Exception) -> str:
-    """libsndfile's reason, made true: for data it does not recognise it says "not a regular file"."""
+    """libsndfile's reason, made true: for data it does not recognise it says "not a regular file". The
+    file's bytes are looked at, never shown (they may be anything, a password file's included)."""
     reason = " ".join(str(getattr(e, "error_string", "") or e).split())
-    if "not a regular file" in reason or "unknown format" in reason or not reason:
+    if not reason or any(s in reason for s in ("not a regular file", "unknown format", "ormat not recognised")):
         with open(path, "rb") as f:
             head = f.read(512)
         looks = "text" if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head) else "data"
-        return (f"not audio in a format libsndfile reads (MP3, WAV, FLAC, OGG): the file holds {looks} "
-                f"starting {head[:16]!r}")
+        return f"not audio in a format libsndfile reads (MP3, WAV, FLAC, OGG): the file holds {looks}"
     return reason
 
 

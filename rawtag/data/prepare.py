@@ -47,8 +47,11 @@ class PrepareError(RuntimeError):
     """
 
 
-def _decode_row(path: str, sample_rate: int, clip_samples: int, min_seconds: float):
-    """Worker: (int16 samples or None, reason for skipping, decoded length in samples)."""
+def _decode_row(path: str, sample_rate: int, clip_samples: int, min_seconds: float, source: str):
+    """Worker: (int16 samples or None, reason for skipping, decoded length in samples). A path that leads
+    out of `source` (the real path of the source folder) through a symbolic link is not read."""
+    if os.path.commonpath([os.path.realpath(path), source]) != source:
+        return None, "a symbolic link to a file outside the source folder: not read", 0
     try:
         x = audio.load(path, sample_rate)
     except audio.AudioError as e:
@@ -337,8 +340,10 @@ def _read_log(path: Path) -> dict:
 
 def _decode_all(rows, paths, source, sample_rate, length, min_seconds, workers):
     """Yield (row, result) as clips finish; at most 2 x workers clips in flight (bounded memory)."""
+    inside = os.path.realpath(source)
+
     def args(i):
-        return str(source / paths[i]), sample_rate, length, min_seconds
+        return str(source / paths[i]), sample_rate, length, min_seconds, inside
 
     if workers == 1:
         for i in rows:
