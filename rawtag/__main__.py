@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+from concurrent.futures import BrokenExecutor
 from pathlib import Path
 
 from .profiles import PRECISIONS, PROFILES
@@ -349,12 +351,14 @@ def _one_line(e: BaseException) -> str:
 
 def main(argv=None) -> int:
     """Run `rawtag ARGV...`; returns the exit status: 0, 2 with a one-line reason on bad input, 130 when
-    interrupted, 1 with a one-line report on a bug (the traceback with RAWTAG_TRACEBACK=1).
+    interrupted (Ctrl-C or SIGTERM), 1 with a one-line report on a bug (the traceback with RAWTAG_TRACEBACK=1).
+    Worker processes die with the command, even when it is killed.
 
     Chapter: 01_data
     """
     from .atomic import RESUME, DiskFull, InUse, is_full
     from .book import BookError
+    from .concurrent import guard_forks
     from .data.audio import AudioError
     from .data.mtat import MTATError
     from .data.prepare import PrepareError
@@ -362,6 +366,8 @@ def main(argv=None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(_model_names(argv)).parse_args(argv)
+    guard_forks()  # worker processes die with the command
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         args.handler(args)
     except (ValueError, OSError, MTATError, PrepareError, AudioError, BookError, SynthError, InUse) as e:
@@ -374,13 +380,29 @@ def main(argv=None) -> int:
         again = "; run the same command again to resume" if args.command in RESUMABLE else ""
         print(f"rawtag {args.command}: interrupted{again}", file=sys.stderr)
         return 130
+    except BrokenExecutor:
+        print(f"rawtag {args.command}: error: a worker process died (killed by the system, most often for lack of "
+              f"memory); rerun the same command with fewer --workers to resume", file=sys.stderr)
+        return 2
     except Exception as e:  # a bug: still one line for the user, the traceback on request
         if os.environ.get("RAWTAG_TRACEBACK"):
             raise
         print(f"rawtag {args.command}: unexpected error: {type(e).__name__}: {_one_line(e)} (a bug: please report "
               f"it; set RAWTAG_TRACEBACK=1 to see where it happened)", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _terminated(signum, frame):
+    """SIGTERM is Ctrl-C: stop the worker processes (a pool would wait for all its queued work), then
+    raise KeyboardInterrupt, so that the command stops cleanly and says how to resume."""
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        child.terminate()
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -794,3 +794,70 @@ def test_prepare_never_reads_through_a_link_out_of_the_source_nor_echoes_bytes(t
     reasons = {s["path"]: s["reason"] for s in json.loads(manifest)["skipped"]}
     assert reasons["0/tone_000.wav"] == "a symbolic link to a file outside the source folder: not read"
     assert "the file holds text" in reasons["1/tone_001.wav"]
+
+
+# `rawtag ARGS` whose worker processes (prepare's decoders, synth's renderers) block for 30 s
+SLOW_WORKERS = r"""
+import sys, time
+import rawtag.data.prepare as prep
+from rawtag.data.synth import builder
+def slow(*args):
+    time.sleep(30)
+prep._decode_row = builder.write_clip = slow
+from rawtag.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _children(pid: int) -> set[int]:
+    return {int(c) for task in Path(f"/proc/{pid}/task").glob("*/children") for c in task.read_text().split()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill -9", "SIGTERM"])
+@pytest.mark.parametrize("command", ["prepare", "synth"])
+def test_workers_die_with_a_killed_command(tiny, tmp_path, command, sig):
+    import time
+
+    args = {"prepare": ["prepare", "--source", tiny[0], "--out", tmp_path / "p", "--top-k", 4, "--workers", 2],
+            "synth": ["synth", "--out", tmp_path / "s", "--clips", 4, "--workers", 2]}[command]
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_WORKERS, *map(str, args)], cwd=ROOT, env=ENV, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while len(workers := _children(proc.pid)) < 2:  # both workers started (and busy)
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=20)
+    deadline = time.monotonic() + 5
+    while any(_alive(w) for w in workers):  # before: orphaned, blocked (prepare) or writing (synth) for ever
+        assert time.monotonic() < deadline, f"workers left behind: {[w for w in workers if _alive(w)]}"
+        time.sleep(0.05)
+    if sig == signal.SIGTERM:  # handled as Ctrl-C: before, it printed nothing
+        assert proc.returncode == 130
+        assert one_line(err, command) == f"rawtag {command}: interrupted; run the same command again to resume"
+
+
+def _die(*args):
+    os.kill(os.getpid(), signal.SIGKILL)  # a worker killed by the system (out of memory)
+
+
+@pytest.mark.parametrize("command", ["prepare", "synth"])
+def test_a_killed_worker_is_one_line_with_the_resume_hint(tiny, tmp_path, capsys, monkeypatch, command):
+    from rawtag.data.synth import builder
+
+    monkeypatch.setattr(prep, "_decode_row", _die)
+    monkeypatch.setattr(builder, "write_clip", _die)
+    args = {"prepare": ["prepare", "--source", tiny[0], "--out", tmp_path / "p", "--top-k", 4, "--workers", 2],
+            "synth": ["synth", "--out", tmp_path / "s", "--clips", 2, "--workers", 2]}[command]
+    code, _, err = cli(capsys, *args)
+    line = one_line(err, command)  # before: "BrokenProcessPool ... a bug"
+    assert code == 2 and "process died (killed by the system" in line and "fewer --workers" in line
+    assert "resume" in line and "a bug" not in line

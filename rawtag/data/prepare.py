@@ -23,12 +23,14 @@ import json
 import os
 import shutil
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import RESUME, free_bytes, human, is_full, locked, pwrite_all, replacing, require_space, write_text
+from ..concurrent import die_with_parent
 from ..progress import counter
 from . import audio, mtat
 from .download import sha256_of
@@ -350,7 +352,7 @@ def _decode_all(rows, paths, source, sample_rate, length, min_seconds, workers):
             yield i, _decode_row(*args(i))
         return
     pending, queue = {}, iter(rows)
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         while True:
             while len(pending) < 2 * workers:
                 i = next(queue, None)
@@ -361,7 +363,13 @@ def _decode_all(rows, paths, source, sample_rate, length, min_seconds, workers):
                 return
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                yield pending.pop(future), future.result()
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    raise PrepareError(f"a decoding process died (killed by the system, most often for lack of "
+                                       f"memory); rerun the same command with fewer --workers (e.g. --workers "
+                                       f"{max(1, workers // 2)}) to resume") from None
+                yield pending.pop(future), result
 
 
 class PreparedSet:
