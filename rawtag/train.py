@@ -130,14 +130,20 @@ def _claim_run(out: Path, run_config: dict, force: bool) -> bool:
             return {**{f"train.{k}": v for k, v in c.get("train", {}).items() if k != "epochs"},
                     **{k: v for k, v in c.items() if k != "train"}}
 
-        differ = sorted(k for k in set(flat(config)) | set(flat(new)) if flat(config).get(k) != flat(new).get(k))
+        old = flat(config)
+        differ = sorted(k for k in set(old) | set(flat(new)) if old.get(k) != flat(new).get(k)
+                        and not (k == "data" and _same_folder(old.get(k), new[k])))
         history = _json_or_none(out / runs.HISTORY) or {}
         trained = len(history.get("epochs", []))
         if differ:
-            problem = f"a run with other settings ({', '.join(differ[:5])})"
+            problem = (f"a run with other settings ({', '.join(differ[:5])}); to keep it, rerun with its own "
+                       f"settings ({out / runs.CONFIG}) to resume or extend it")
         elif trained > new["train"]["epochs"]:
             problem = (f"a run trained for {trained} epochs, and --epochs {new['train']['epochs']} would rewrite "
                        f"its records to fewer (pass --epochs {trained} or more to keep it)")
+        if problem and not force:
+            raise ValueError(f"{out} holds {problem}; or choose another --out (--force would delete its {trained} "
+                             f"trained epoch(s))")
     elif config is None:
         others = sorted(e.name for e in out.iterdir() if e.name not in runs.RUN_FILES)
         if others:
@@ -151,6 +157,14 @@ def _claim_run(out: Path, run_config: dict, force: bool) -> bool:
     if not force:
         raise ValueError(f"{out} holds {problem}; choose another --out, or pass --force to replace it")
     return True
+
+
+def _same_folder(a, b) -> bool:
+    """True when the paths `a` and `b` name one folder (a run records its data resolved; older runs as typed)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, TypeError):
+        return False
 
 
 def _clear_run(out: Path) -> None:
@@ -218,7 +232,8 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
     params = {**cfg.model_params, "n_tags": len(data.tags)}
-    run_config = {"train": asdict(cfg), "model_params": params, "data": str(data.path), "tags": data.tags,
+    run_config = {"train": asdict(cfg), "model_params": params, "data": str(data.path.resolve()),  # from anywhere
+                  "tags": data.tags,
                   "sample_rate": data.sample_rate,
                   "normalization_range": list(fit_minmax(data.rowstats, data.rows("train")))}
     replace = _claim_run(out, run_config, force)  # refuses another run, fewer epochs, a folder of other files

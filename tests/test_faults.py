@@ -861,3 +861,20 @@ def test_a_killed_worker_is_one_line_with_the_resume_hint(tiny, tmp_path, capsys
     line = one_line(err, command)  # before: "BrokenProcessPool ... a bug"
     assert code == 2 and "process died (killed by the system" in line and "fewer --workers" in line
     assert "resume" in line and "a bug" not in line
+
+
+def test_a_run_records_its_data_resolved_and_knows_it_by_any_path(tone_prepared, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tone_prepared.parent)
+    r = tmp_path / "r"
+    assert cli(capsys, *train_args(tone_prepared.name, r, 1))[0] == 0  # --data as typed: relative
+    assert json.loads((r / "config.json").read_text())["data"] == str(tone_prepared.resolve())
+    monkeypatch.chdir(tmp_path)  # another folder: before, the relative path no longer led to the set
+    code, out, err = cli(capsys, "evaluate", "--run", r)
+    assert code == 0 and out.startswith("valid: macro ROC-AUC"), err
+    before = digest(r)
+    code, _, err = cli(capsys, *train_args(tone_prepared.resolve(), r, 1))  # the same set, absolute: this run
+    assert code == 0 and digest(r) == before, err  # before: refused as "other settings (data)"
+    code, _, err = cli(capsys, *train_args(tone_prepared, r, 1, "--seed", 5))
+    line = one_line(err, "train")
+    assert code == 2 and "other settings (train.seed); to keep it, rerun with its own settings" in line
+    assert "--force would delete its 1 trained epoch(s)" in line and digest(r) == before
