@@ -89,11 +89,13 @@ def _write_json(path: Path, obj) -> None:
     write_text(path, json.dumps(obj, indent=1))
 
 
-def _json_or_none(path: Path):
+def _json_or_none(path: Path) -> dict | None:
+    """The JSON object in `path`; None if it is missing, unreadable or not an object (damaged)."""
     try:
-        return json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
 
 
 def _check_splits(data: PreparedSet) -> None:

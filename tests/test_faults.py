@@ -878,3 +878,48 @@ def test_a_run_records_its_data_resolved_and_knows_it_by_any_path(tone_prepared,
     line = one_line(err, "train")
     assert code == 2 and "other settings (train.seed); to keep it, rerun with its own settings" in line
     assert "--force would delete its 1 trained epoch(s)" in line and digest(r) == before
+
+
+@pytest.mark.parametrize("damage", ["truncated", "deleted"])
+def test_a_damaged_prepared_set_is_named_and_prepared_again(tiny, tmp_path, capsys, damage):
+    src, whole = tiny
+    out = copy_run(whole, tmp_path / "p")
+    if damage == "truncated":
+        os.truncate(out / prep.CLIPS_FILE, os.path.getsize(out / prep.CLIPS_FILE) // 2)
+    else:
+        (out / "labels.npy").unlink()
+    what = "clips.int16 is damaged (" if damage == "truncated" else "labels.npy is missing"
+    code, _, err = cli(capsys, "train", "--data", out, "--out", tmp_path / "r", "--profile", "smoke")
+    line = one_line(err, "train")  # before: "mmap length is greater than file size"
+    assert code == 2 and what in line and f"--out {out} --force" in line and not (tmp_path / "r").exists()
+    code, printed, _ = cli(capsys, "prepare", "--source", src, "--out", out, "--top-k", 4, "--workers", 1)
+    assert code == 0 and f"{what}" in printed and "preparing it again" in printed  # before: "nothing to do"
+    assert digest(out) == digest(whole)
+
+
+DAMAGED_JSON = {"cut short": '{"params": {"format": 1', "a list": "[1, 2]", "an empty object": "{}"}
+
+
+@pytest.mark.parametrize("content", list(DAMAGED_JSON), ids=list(DAMAGED_JSON))
+@pytest.mark.parametrize("record", ["manifest.json", "config.json", "download.json"])
+def test_a_damaged_record_is_one_line_naming_it(tiny, run, tone_prepared, tmp_path, capsys, record, content):
+    if record == "manifest.json":
+        folder = copy_run(tiny[1], tmp_path / "p")
+        args = ["train", "--data", folder, "--out", tmp_path / "r", "--profile", "smoke"]
+    elif record == "config.json":
+        folder = copy_run(run, tmp_path / "r")
+        args = train_args(tone_prepared, folder, 3)  # resume a run whose config is damaged
+    else:
+        folder = tmp_path / "mtat"
+        folder.mkdir()
+        args = ["download", "--root", folder, "--base-url", "http://127.0.0.1:9/"]
+    (folder / record).write_text(DAMAGED_JSON[content])
+    before = digest(folder)
+    command = args[0]
+    code, _, err = cli(capsys, *args)
+    line = one_line(err, command)  # before: raw JSON messages, or KeyError / AttributeError "a bug"
+    assert code == 2 and "a bug" not in line and digest(folder) == before
+    if record == "config.json" and content != "an empty object":
+        assert "no readable config.json" in line  # its settings are unknown: the checkpoints are kept
+    elif record == "manifest.json" or content != "an empty object":  # {} is a download that has not begun
+        assert str(folder / record) in line and "is damaged" in line

@@ -5,7 +5,8 @@ Taught in chapter 01 (data). A prepared folder holds:
 - `clips.int16`: the audio, int16, shape [N, 349500] (12 kHz, 10 sub-clips of 34,950 samples);
 - `labels.npy`: uint8 [N, K], the top-K tags (synonym-merged tags for scheme `paper`);
 - `rowstats.npy`: int16 [N, 2], each clip's min and max (normalization reads these instead of the audio);
-- `manifest.json`, written last: parameters, tags, clips, split rows, skipped clips with reasons.
+- `manifest.json`, written last: parameters, tags, clips, split rows, skipped clips with reasons, and the
+  sizes of the three data files (a truncated or deleted one is named, and `prepare` makes the set again).
 
 A folder without `manifest.json` is not prepared. While running, progress is kept in `.prepare/`: the
 audio goes to `clips.int16.partial`, and each finished row is appended to `.prepare/done.log` after all its
@@ -29,7 +30,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import RESUME, free_bytes, human, is_full, locked, pwrite_all, replacing, require_space, write_text
+from ..atomic import (
+    RESUME,
+    free_bytes,
+    human,
+    is_full,
+    locked,
+    pwrite_all,
+    read_json,
+    replacing,
+    require_space,
+    write_text,
+)
 from ..concurrent import die_with_parent
 from ..progress import counter
 from . import audio, mtat
@@ -164,12 +176,16 @@ def _claim(out: Path, plan: _Plan, force: bool, progress: bool) -> bool:
     params, manifest_path, work = plan.params, out / MANIFEST, out / WORK
     if manifest_path.exists():  # the manifest is written last: with it, the folder is a finished preparation
         old = _json_or_none(manifest_path)
-        if old is not None and old.get("params") == params:
+        old = old if isinstance(old, dict) and isinstance(old.get("params"), dict) else None
+        damage = _damage(out, old) if old is not None and old["params"] == params else ""
+        if old is not None and old["params"] == params and not damage:
             shutil.rmtree(work, ignore_errors=True)  # left by a run killed after its manifest was written
             if progress:
                 print(f"{out}: already prepared with these parameters ({len(plan.paths)} clips); nothing to do")
             return True
-        if not force:
+        if damage and progress:  # our own set, damaged: made again from its source
+            print(f"{out}: {damage}; preparing it again")
+        elif not damage and not force:
             differ = ", ".join(k for k in params if (old or {}).get("params", {}).get(k) != params[k])
             raise PrepareError(f"{out} holds a set prepared with other parameters ({differ or 'unreadable manifest'});"
                                f" choose another --out, or pass --force to replace it")
@@ -273,6 +289,7 @@ def _write_manifest(out: Path, data: Path, done: dict, plan: _Plan) -> dict:
             np.save(tmp, array)
     if data.name != CLIPS_FILE:
         os.replace(data, out / CLIPS_FILE)
+    manifest["bytes"] = {name: os.path.getsize(out / name) for name in DATA_FILES}  # a damaged file is told apart
     write_text(out / MANIFEST, json.dumps(manifest, indent=1))  # last: now the folder is prepared
     return manifest
 
@@ -292,7 +309,25 @@ def _report(out: Path, manifest: dict, plan: _Plan) -> None:
 
 
 #: The files a preparation writes (besides `.prepare/`); `--force` removes only these.
-PREPARED_FILES = (MANIFEST, CLIPS_FILE, CLIPS_FILE + ".partial", "labels.npy", "rowstats.npy")
+DATA_FILES = (CLIPS_FILE, "labels.npy", "rowstats.npy")
+PREPARED_FILES = (MANIFEST, CLIPS_FILE + ".partial", *DATA_FILES)
+
+
+def _damage(out: Path, manifest: dict) -> str:
+    """What is wrong with a finished preparation's data files, or "": one missing, or of another size than
+    the manifest records (the audio's size follows from its shape in manifests written before sizes were)."""
+    try:
+        sizes = {CLIPS_FILE: int(np.prod(manifest["shape"])) * 2, **manifest.get("bytes", {})}
+    except (KeyError, TypeError, ValueError):
+        return f"{MANIFEST} has no usable shape"
+    for name in DATA_FILES:
+        try:
+            size = os.path.getsize(out / name)
+        except OSError:
+            return f"{name} is missing"
+        if name in sizes and size != sizes[name]:
+            return f"{name} is damaged ({size:,} bytes, {sizes[name]:,} expected: truncated?)"
+    return ""
 
 
 def _remove_prepared(out: Path) -> None:
@@ -385,7 +420,11 @@ class PreparedSet:
             hint = " (an unfinished preparation: rerun `rawtag prepare` to resume it)" if (
                 self.path / WORK).exists() else " (run `rawtag prepare --source SRC --out DIR` first)"
             raise PrepareError(f"{self.path} is not a prepared data folder: no {MANIFEST}{hint}")
-        self.manifest = json.loads(manifest.read_text())
+        again = f"prepare it again: `rawtag prepare --source SRC --out {self.path} --force`"
+        self.manifest = read_json(manifest, again, keys=("params", "tags", "shape", "paths", "splits"))
+        damage = _damage(self.path, self.manifest)
+        if damage:
+            raise PrepareError(f"{self.path}: {damage}; {again} (or rerun the `rawtag prepare` that made it)")
         self.tags: list[str] = self.manifest["tags"]
         self.paths: list[str] = self.manifest["paths"]
         self.sample_rate: int = self.manifest["params"]["sample_rate"]
