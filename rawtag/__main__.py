@@ -33,6 +33,16 @@ def _whole(text: str, least: int) -> int:
     return value
 
 
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, e.g. 0.001, got {text}")
+    return value
+
+
 def _positive(text: str) -> int:
     return _whole(text, 1)
 
@@ -294,7 +304,7 @@ def build_parser(models: list[str] | None = None, pools: tuple[str, ...] | None 
                    help="the budget: smoke (seconds), quick (minutes on a CPU), paper (the paper's; default)")
     s.add_argument("--epochs", type=_positive, help="training epochs (default: the profile's)")
     s.add_argument("--batch-size", type=_positive, help="clips per batch (default: the model's protocol)")
-    s.add_argument("--lr", type=float, help="learning rate (default: the model's protocol)")
+    s.add_argument("--lr", type=_rate, help="learning rate, above 0 (default: the model's protocol)")
     s.add_argument("--seed", type=_non_negative, default=0, help="random seed, 0 or more (default 0)")
     s.add_argument("--normalization", choices=train_modes, default="dataset",
                    help="Eq. (1) min-max over the training split (dataset, default), per clip, or none")

@@ -20,6 +20,7 @@ Chapter: 03_base_cnn
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import warnings
@@ -277,6 +278,8 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
         _use_threads(threads)
         last_valid = distributed.gather(ctx, *predict(core, valid, cfg.precision, progress, desc="validate"))
         logits, labels, _ = last_valid
+        _check_finite(float(np.abs(logits).max(initial=0.0)), "the validation logits' largest value", epoch,
+                      optimizer)
         scores = tag_scores(labels, logits, data.tags)
         if scheduler is not None:
             scheduler.step(scores.roc_auc)
@@ -324,10 +327,11 @@ def train_epoch(model: nn.Module, train: Batches, optimizer, epoch: int, cfg: Tr
         with autocast(train.device, cfg.precision):
             loss = loss_fn(model(batch.x).float(), batch.y)
         loss = loss * distributed.share(ctx, len(batch.y))  # uneven shares: the whole batch's gradient
+        value = loss.item()
+        _check_finite(value, f"the training loss at iteration {state.iteration + 1}", epoch, optimizer)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        value = loss.item()
         losses.append(value)
         window.append(value)
         state.iteration += 1
@@ -337,6 +341,14 @@ def train_epoch(model: nn.Module, train: Batches, optimizer, epoch: int, cfg: Tr
             window = []
         bar.set_postfix(loss=f"{value:.4f}")
     return distributed.mean(ctx, float(np.mean(losses)))
+
+
+def _check_finite(value: float, what: str, epoch: int, optimizer) -> None:
+    """Stop a diverging run at its first non-finite loss, naming the learning rate (no epoch is saved from it)."""
+    if not math.isfinite(value):
+        lr = optimizer.param_groups[0]["lr"]
+        raise ValueError(f"training diverged: {what} of epoch {epoch + 1} is {value} with learning rate {lr:g}; "
+                         f"train with a lower --lr (e.g. {lr / 10:g})")
 
 
 def _resume(out: Path, core, optimizer, scheduler, device, epochs: int, progress: bool) -> _Progress:

@@ -923,3 +923,20 @@ def test_a_damaged_record_is_one_line_naming_it(tiny, run, tone_prepared, tmp_pa
         assert "no readable config.json" in line  # its settings are unknown: the checkpoints are kept
     elif record == "manifest.json" or content != "an empty object":  # {} is a download that has not begun
         assert str(folder / record) in line and "is damaged" in line
+
+
+def test_a_diverging_run_stops_at_its_first_non_finite_loss(tone_prepared, tmp_path, capsys):
+    r = tmp_path / "r"
+    code, _, err = cli(capsys, *train_args(tone_prepared, r, 2, "--lr", "1e30", "--batch-size", "2"))
+    line = one_line(err, "train")  # before: a whole epoch, then scikit-learn's "Input contains NaN"
+    assert code == 2 and "training diverged" in line and "of epoch 1 is nan with learning rate 1e+30" in line
+    assert "lower --lr (e.g. 1e+29)" in line and not (r / "checkpoints" / "last.pt").exists()
+    code, _, err = cli(capsys, *train_args(tone_prepared, tmp_path / "one", 2, "--lr", "1e30"))  # 1 batch an epoch
+    line = one_line(err, "train")
+    assert code == 2 and "training diverged: the validation logits' largest value of epoch 1 is" in line
+    for bad in ("nan", "-1", "0", "inf"):
+        with pytest.raises(SystemExit) as e:
+            main(train_args(tone_prepared, tmp_path / bad, 1, "--lr", bad))
+        assert e.value.code == 2 and f"argument --lr: must be a positive finite number, e.g. 0.001, got {bad}" in \
+            capsys.readouterr().err
+        assert not (tmp_path / bad).exists()
