@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import sys
+import traceback
 from concurrent.futures import BrokenExecutor
 from pathlib import Path
 
@@ -361,18 +362,12 @@ def _one_line(e: BaseException) -> str:
 
 def main(argv=None) -> int:
     """Run `rawtag ARGV...`; returns the exit status: 0, 2 with a one-line reason on bad input, 130 when
-    interrupted (Ctrl-C or SIGTERM), 1 with a one-line report on a bug (the traceback with RAWTAG_TRACEBACK=1).
-    Worker processes die with the command, even when it is killed.
+    interrupted (Ctrl-C or SIGTERM), 1 with a one-line report on a bug. With RAWTAG_TRACEBACK=1 every one of
+    them is preceded by its traceback. Worker processes die with the command, even when it is killed.
 
     Chapter: 01_data
     """
-    from .atomic import RESUME, DiskFull, InUse, is_full
-    from .book import BookError
     from .concurrent import guard_forks
-    from .data.audio import AudioError
-    from .data.mtat import MTATError
-    from .data.prepare import PrepareError
-    from .data.synth import SynthError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(_model_names(argv)).parse_args(argv)
@@ -380,29 +375,41 @@ def main(argv=None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         args.handler(args)
-    except (ValueError, OSError, MTATError, PrepareError, AudioError, BookError, SynthError, InUse) as e:
-        message = _one_line(e)
-        if is_full(e) and not isinstance(e, DiskFull):
-            message += f"; {RESUME}"
-        print(f"rawtag {args.command}: error: {message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        again = "; run the same command again to resume" if args.command in RESUMABLE else ""
-        print(f"rawtag {args.command}: interrupted{again}", file=sys.stderr)
-        return 130
-    except BrokenExecutor:
-        print(f"rawtag {args.command}: error: a worker process died (killed by the system, most often for lack of "
-              f"memory); rerun the same command with fewer --workers to resume", file=sys.stderr)
-        return 2
-    except Exception as e:  # a bug: still one line for the user, the traceback on request
-        if os.environ.get("RAWTAG_TRACEBACK"):
+    except BaseException as e:  # each kind of failure is one line; the traceback too with RAWTAG_TRACEBACK=1
+        code, message = _failure(e, args.command)
+        if code is None:
             raise
-        print(f"rawtag {args.command}: unexpected error: {type(e).__name__}: {_one_line(e)} (a bug: please report "
-              f"it; set RAWTAG_TRACEBACK=1 to see where it happened)", file=sys.stderr)
-        return 1
+        if os.environ.get("RAWTAG_TRACEBACK"):
+            traceback.print_exc()
+        print(f"rawtag {args.command}: {message}", file=sys.stderr)
+        return code
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _failure(e: BaseException, command: str) -> tuple[int | None, str]:
+    """The exit status and one-line message for an exception a command raised: 2 for bad input (with the
+    fix), 130 for an interruption, 1 for a bug; None for what is not ours to report (SystemExit)."""
+    from .atomic import RESUME, DiskFull, InUse, is_full
+    from .book import BookError
+    from .data.audio import AudioError
+    from .data.mtat import MTATError
+    from .data.prepare import PrepareError
+    from .data.synth import SynthError
+
+    if isinstance(e, (ValueError, OSError, MTATError, PrepareError, AudioError, BookError, SynthError, InUse)):
+        full = is_full(e) and not isinstance(e, DiskFull)
+        return 2, f"error: {_one_line(e)}" + (f"; {RESUME}" if full else "")
+    if isinstance(e, KeyboardInterrupt):
+        return 130, "interrupted" + ("; run the same command again to resume" if command in RESUMABLE else "")
+    if isinstance(e, BrokenExecutor):
+        return 2, ("error: a worker process died (killed by the system, most often for lack of memory); rerun the "
+                   "same command with fewer --workers to resume")
+    if isinstance(e, Exception):
+        return 1, (f"unexpected error: {type(e).__name__}: {_one_line(e)} (a bug: please report it; set "
+                   f"RAWTAG_TRACEBACK=1 to see where it happened)")
+    return None, ""
 
 
 def _terminated(signum, frame):

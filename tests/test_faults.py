@@ -940,3 +940,20 @@ def test_a_diverging_run_stops_at_its_first_non_finite_loss(tone_prepared, tmp_p
         assert e.value.code == 2 and f"argument --lr: must be a positive finite number, e.g. 0.001, got {bad}" in \
             capsys.readouterr().err
         assert not (tmp_path / bad).exists()
+
+
+@pytest.mark.parametrize("fault,code", [("bad input", 2), ("interrupt", 130), ("bug", 1)])
+def test_rawtag_traceback_shows_every_traceback(tmp_path, capsys, monkeypatch, fault, code):
+    import rawtag.data.mtat
+
+    def fail(*args):
+        raise {"interrupt": KeyboardInterrupt, "bug": KeyError}[fault]("where")
+    if fault != "bad input":
+        monkeypatch.setattr(rawtag.data.mtat, "read_annotations", fail)
+    args = ["splits", "--annotations", tmp_path / "missing.csv", "--json", tmp_path / "s.json"]
+    got, _, err = cli(capsys, *args)
+    assert got == code and "Traceback" not in err  # by default: one line
+    monkeypatch.setenv("RAWTAG_TRACEBACK", "1")
+    got, _, err = cli(capsys, *args)
+    lines = err.strip().splitlines()  # before: nothing more for bad input, nor for an interruption
+    assert got == code and lines[0] == "Traceback (most recent call last):" and lines[-1].startswith("rawtag splits: ")
