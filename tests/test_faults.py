@@ -957,3 +957,28 @@ def test_rawtag_traceback_shows_every_traceback(tmp_path, capsys, monkeypatch, f
     got, _, err = cli(capsys, *args)
     lines = err.strip().splitlines()  # before: nothing more for bad input, nor for an interruption
     assert got == code and lines[0] == "Traceback (most recent call last):" and lines[-1].startswith("rawtag splits: ")
+
+
+def test_audio_faults_are_named_and_decoder_notes_stay_off_stderr(tmp_path, capfd, monkeypatch):
+    import soundfile as sf
+
+    x = (np.random.default_rng(0).standard_normal(16000) * 0.1).astype(np.float32)
+    sf.write(tmp_path / "a.mp3", x, 16000)
+    blob = (tmp_path / "a.mp3").read_bytes()
+    (tmp_path / "long.mp3").write_bytes(blob + blob[len(blob) // 2:])  # its Xing header's size is now wrong
+    assert len(audio.load(tmp_path / "long.mp3", 16000)) > 0
+    assert capfd.readouterr().err == ""  # before: libmpg123's "Warning: Xing stream size off by more than 1%"
+    x[100:103] = [np.nan, np.inf, -np.inf]
+    sf.write(tmp_path / "nan.wav", x, 16000, subtype="FLOAT")
+    with pytest.raises(audio.AudioError, match=r"nan.wav: not valid audio: 3 of its 16,000 samples are NaN or inf"):
+        audio.load(tmp_path / "nan.wav", 16000)  # before: zeroed, with numpy's RuntimeWarning on stderr
+    real_open = open
+
+    def denied(path, *args, **kw):
+        if str(path).endswith("a.mp3"):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_open(path, *args, **kw)
+    monkeypatch.setattr(audio, "open", denied, raising=False)  # as root, chmod 000 would not stop a read
+    with pytest.raises(audio.AudioError, match=r"a.mp3: cannot read it \(permission denied\); check its permissions"):
+        audio.load(tmp_path / "a.mp3", 16000)  # before: "cannot decode (System error.)"
+    assert capfd.readouterr().err == ""
