@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import resource
 import shutil
 import signal
@@ -982,3 +983,28 @@ def test_audio_faults_are_named_and_decoder_notes_stay_off_stderr(tmp_path, capf
     with pytest.raises(audio.AudioError, match=r"a.mp3: cannot read it \(permission denied\); check its permissions"):
         audio.load(tmp_path / "a.mp3", 16000)  # before: "cannot decode (System error.)"
     assert capfd.readouterr().err == ""
+
+
+def test_chapter_parameters_are_checked_before_a_chapter_runs():
+    from rawtag.book import chapters
+    from rawtag.profiles import check_parameters
+
+    for chapter in chapters(ROOT):  # every chapter's own defaults pass
+        cells = json.loads(chapter.read_text())["cells"]
+        source = next("".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", []))
+        defaults = {}
+        exec(source, {}, defaults)
+        check_parameters(defaults)
+    with pytest.raises(ValueError, match=r"^chapter parameter length = 'abc': expected a whole number of at least 1 "
+                                         r"\(e.g. `-p length 1`\)$"):
+        check_parameters({"profile": "smoke", "length": "abc"})  # papermill -p length abc
+    for bad, expected in [({"profile": "huge"}, "one of smoke, quick, paper"), ({"seeds": 0}, "(or None)"),
+                          ({"time_pool": "median"}, "one of max, mean"), ({"ablation": "no"}, "True or False")]:
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            check_parameters(bad)
+
+
+def test_prepare_of_no_clip_is_refused(tiny, tmp_path):
+    with pytest.raises(PrepareError, match=r"only=\[\] keeps no clip: nothing to prepare"):
+        prepare(tiny[0], tmp_path / "p", top_k=4, workers=1, progress=False, only=[])
+    assert not (tmp_path / "p").exists()  # before: a set of 0 clips that nothing could use

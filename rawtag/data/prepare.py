@@ -154,6 +154,9 @@ def _plan(source: Path, scheme: str, top_k: int, sample_rate: int, min_seconds: 
                            f"prepare{why}")
     length = audio.clip_samples(sample_rate)
     if only is not None:
+        if not only:
+            raise PrepareError("only=[] keeps no clip: nothing to prepare; pass only=None for every clip, or the "
+                               "paths of the clips to keep")
         unknown = sorted(set(only) - set(paths))
         if unknown:
             raise PrepareError(f"{len(unknown)} clip(s) asked for are in no split of scheme {scheme!r} "
