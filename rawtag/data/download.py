@@ -180,6 +180,10 @@ def _safe_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     return archive.infolist()
 
 
+class _BadArchive(MTATError):
+    """Zip parts whose checksums match but that do not extract."""
+
+
 def extract_parts(parts: list[Path], root: Path, progress: bool = True) -> dict[str, int]:
     """Extract the joined zip parts into `root` (folders 0-f), through a staging folder; returns the files
     written, path -> size in bytes.
@@ -211,10 +215,6 @@ def extract_parts(parts: list[Path], root: Path, progress: bool = True) -> dict[
         os.replace(staging / name, target)
     shutil.rmtree(staging)
     return written
-
-
-class _BadArchive(MTATError):
-    """Zip parts whose checksums match but that do not extract."""
 
 
 def _extracted(root: Path, record) -> bool:
