@@ -15,7 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import traceback
+from concurrent.futures import BrokenExecutor
 from pathlib import Path
 
 from .profiles import PRECISIONS, PROFILES
@@ -28,6 +31,16 @@ def _whole(text: str, least: int) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < least:
         raise argparse.ArgumentTypeError(f"must be {'at least 1' if least else '0 or more'}, got {value}")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, e.g. 0.001, got {text}")
     return value
 
 
@@ -55,9 +68,9 @@ def cmd_download(a):
 
     Chapter: 01_data
     """
-    from .data.download import BASE_URL, download
+    from .data.download import download
 
-    download(a.root, base_url=a.base_url or BASE_URL)
+    download(a.root, base_url=a.base_url)
     print(f"{a.root}: MTAT downloaded and verified")
 
 
@@ -299,7 +312,7 @@ def build_parser(models: list[str] | None = None, pools: tuple[str, ...] | None 
                    help="the budget: smoke (seconds), quick (minutes on a CPU), paper (the paper's; default)")
     s.add_argument("--epochs", type=_positive, help="training epochs (default: the profile's)")
     s.add_argument("--batch-size", type=_positive, help="clips per batch (default: the model's protocol)")
-    s.add_argument("--lr", type=float, help="learning rate (default: the model's protocol)")
+    s.add_argument("--lr", type=_rate, help="learning rate, above 0 (default: the model's protocol)")
     s.add_argument("--seed", type=_non_negative, default=0, help="random seed, 0 or more (default 0)")
     s.add_argument("--normalization", choices=train_modes, default="dataset",
                    help="Eq. (1) min-max over the training split (dataset, default), per clip, or none")
@@ -359,38 +372,64 @@ def _one_line(e: BaseException) -> str:
 
 def main(argv=None) -> int:
     """Run `rawtag ARGV...`; returns the exit status: 0, 2 with a one-line reason on bad input, 130 when
-    interrupted, 1 with a one-line report on a bug (the traceback with RAWTAG_TRACEBACK=1).
+    interrupted (Ctrl-C or SIGTERM), 1 with a one-line report on a bug. With RAWTAG_TRACEBACK=1 every one of
+    them is preceded by its traceback. Worker processes die with the command, even when it is killed.
 
     Chapter: 01_data
     """
-    from .atomic import RESUME, DiskFull, is_full
+    from .concurrent import guard_forks
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(_model_names(argv)).parse_args(argv)
+    guard_forks()  # worker processes die with the command
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        args.handler(args)
+    except BaseException as e:  # each kind of failure is one line; the traceback too with RAWTAG_TRACEBACK=1
+        code, message = _failure(e, args.command)
+        if code is None:
+            raise
+        if os.environ.get("RAWTAG_TRACEBACK"):
+            traceback.print_exc()
+        print(f"rawtag {args.command}: {message}", file=sys.stderr)
+        return code
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+def _failure(e: BaseException, command: str) -> tuple[int | None, str]:
+    """The exit status and one-line message for an exception a command raised: 2 for bad input (with the
+    fix), 130 for an interruption, 1 for a bug; None for what is not ours to report (SystemExit)."""
+    from .atomic import RESUME, DiskFull, InUse, is_full
     from .book import BookError
     from .data.audio import AudioError
     from .data.mtat import MTATError
     from .data.prepare import PrepareError
     from .data.synth import SynthError
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(_model_names(argv)).parse_args(argv)
-    try:
-        args.handler(args)
-    except (ValueError, OSError, MTATError, PrepareError, AudioError, BookError, SynthError) as e:
-        message = _one_line(e)
-        if is_full(e) and not isinstance(e, DiskFull):
-            message += f"; {RESUME}"
-        print(f"rawtag {args.command}: error: {message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        again = "; run the same command again to resume" if args.command in RESUMABLE else ""
-        print(f"rawtag {args.command}: interrupted{again}", file=sys.stderr)
-        return 130
-    except Exception as e:  # a bug: still one line for the user, the traceback on request
-        if os.environ.get("RAWTAG_TRACEBACK"):
-            raise
-        print(f"rawtag {args.command}: unexpected error: {type(e).__name__}: {_one_line(e)} (a bug: please report "
-              f"it; set RAWTAG_TRACEBACK=1 to see where it happened)", file=sys.stderr)
-        return 1
-    return 0
+    if isinstance(e, (ValueError, OSError, MTATError, PrepareError, AudioError, BookError, SynthError, InUse)):
+        full = is_full(e) and not isinstance(e, DiskFull)
+        return 2, f"error: {_one_line(e)}" + (f"; {RESUME}" if full else "")
+    if isinstance(e, KeyboardInterrupt):
+        return 130, "interrupted" + ("; run the same command again to resume" if command in RESUMABLE else "")
+    if isinstance(e, BrokenExecutor):
+        return 2, ("error: a worker process died (killed by the system, most often for lack of memory); rerun the "
+                   "same command with fewer --workers to resume")
+    if isinstance(e, Exception):
+        return 1, (f"unexpected error: {type(e).__name__}: {_one_line(e)} (a bug: please report it; set "
+                   f"RAWTAG_TRACEBACK=1 to see where it happened)")
+    return None, ""
+
+
+def _terminated(signum, frame):
+    """SIGTERM is Ctrl-C: stop the worker processes (a pool would wait for all its queued work), then
+    raise KeyboardInterrupt, so that the command stops cleanly and says how to resume."""
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        child.terminate()
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

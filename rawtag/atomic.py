@@ -11,6 +11,7 @@ Chapter: 01_data
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 from contextlib import contextmanager
@@ -31,6 +32,13 @@ class DiskFull(OSError):
 
     def __str__(self):
         return str(self.strerror)
+
+
+class InUse(RuntimeError):
+    """Another process is writing this folder (it holds the folder's lock); the message says what to do.
+
+    Chapter: 01_data
+    """
 
 
 def is_full(e: BaseException) -> bool:
@@ -120,6 +128,40 @@ def replacing(path: str | os.PathLike):
         tmp.unlink(missing_ok=True)
 
 
+@contextmanager
+def locked(folder: str | os.PathLike, command: str):
+    """Hold `folder`'s lock (made if missing) while the block runs: a second writer gets InUse at once.
+
+    The lock is an exclusive flock on the folder itself, so nothing is added to it and a killed process
+    releases it. A folder made here and still empty at the end (the command was refused) is removed. A
+    path that is a file is not locked: the command's own checks refuse it.
+
+    Chapter: 01_data
+    """
+    import fcntl
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        yield
+        return
+    made = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InUse(f"{folder} is in use by another `rawtag {command}` (or another process writing it); "
+                        f"wait for it to finish, or choose another folder") from None
+        try:
+            yield
+        finally:
+            if made and not any(folder.iterdir()):
+                folder.rmdir()
+    finally:
+        os.close(fd)
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Write `text` to `path` atomically: the old file or the new one, never a half-written one.
 
@@ -127,3 +169,23 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     """
     with replacing(path) as tmp:
         Path(tmp).write_text(text)
+
+
+def read_json(path: str | os.PathLike, fix: str, keys: tuple[str, ...] = ()) -> dict:
+    """The JSON object in `path`, which must hold `keys`. A file that is not one (truncated, edited, another
+    kind of file) raises a one-line ValueError naming the file, what is wrong with it and `fix`.
+
+    Chapter: 01_data
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+    except UnicodeDecodeError:
+        why = "not text"
+    except ValueError as e:
+        why = f"not valid JSON: {e}"
+    else:
+        missing = [k for k in keys if k not in data] if isinstance(data, dict) else []
+        if isinstance(data, dict) and not missing:
+            return data
+        why = f"no {', '.join(missing)}" if missing else f"a JSON {type(data).__name__}, not an object"
+    raise ValueError(f"{path} is damaged ({why}); {fix}")

@@ -154,16 +154,16 @@ def run(profile: str = "quick", only: list[str] | None = None, out: str | os.Pat
 def _papermill(chapter: Path, target: Path, parameters: dict, kernel: str, edit=None) -> list[str]:
     """Execute `chapter` into `target` with papermill, in `target`'s folder. The copy is written as
     NAME.running.ipynb, tidied for the book (`tidy`; its notes are returned), given to `edit(notebook)` if
-    any, and renamed when done; a failed run is kept as NAME.failed.ipynb, untouched, with its traceback,
-    and the PapermillExecutionError re-raised."""
+    any, and renamed over `target` when done: until then a previous `target` stays as it was, whatever
+    happens (a failure, Ctrl-C, a kill). A failed run is kept as NAME.failed.ipynb, untouched, with its
+    traceback, and the PapermillExecutionError re-raised."""
     import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     target.parent.mkdir(parents=True, exist_ok=True)
     running, failed = (target.with_name(f"{target.stem}.{state}.ipynb") for state in ("running", "failed"))
-    for stale in (target, failed):
-        stale.unlink(missing_ok=True)
+    failed.unlink(missing_ok=True)  # an earlier failure's copy
     try:
         papermill.execute_notebook(str(chapter), str(running), parameters=parameters, kernel_name=kernel,
                                    cwd=str(target.parent), progress_bar=False, log_output=False,
@@ -408,6 +408,7 @@ def build(executed: str | os.PathLike = EXECUTED, out: str | os.PathLike = ".", 
     if missing:
         raise BookError(f"not executed yet: {', '.join(missing)}; run `rawtag book run` first "
                         f"(or `rawtag book run --only NN` for one chapter)")
+    _check_executed(executed, chapters(root))
     stage = out / "book-source"
     shutil.rmtree(stage, ignore_errors=True)
     (stage / "notebooks").mkdir(parents=True)
@@ -428,15 +429,38 @@ def build(executed: str | os.PathLike = EXECUTED, out: str | os.PathLike = ".", 
     done = subprocess.run(command, capture_output=True, text=True)
     log_path = out / "build.log"
     log_path.write_text(done.stdout + done.stderr)
-    if done.returncode != 0:
-        raise BookError(f"jupyter-book build failed (full log: {log_path}):\n{(done.stdout + done.stderr)[-3000:]}")
     html = out / "html"
-    if not (html / "index.html").exists():
-        raise BookError(f"jupyter-book wrote no {html / 'index.html'}:\n{(done.stdout + done.stderr)[-3000:]}")
+    if done.returncode != 0 or not (html / "index.html").exists():
+        failure = "failed" if done.returncode != 0 else f"wrote no {html / 'index.html'}"
+        raise BookError(f"jupyter-book build {failure}: {_last_error(done.stdout + done.stderr)} (full log: "
+                        f"{log_path})")
     warnings = [line for line in (done.stdout + done.stderr).splitlines() if "WARNING" in line]
     log(f"book built in {time.perf_counter() - started:.1f} s: {html / 'index.html'} "
         f"({len(warnings)} warnings; log: {log_path})")
     return html / "index.html"
+
+
+def _check_executed(executed: Path, chosen: list[Path]) -> None:
+    """Refuse an executed chapter that is not a readable notebook (cut short, edited), naming it and the fix."""
+    import nbformat
+
+    for chapter in chosen:
+        try:
+            nbformat.validate(nbformat.read(executed / chapter.name, as_version=4))
+        except Exception as e:  # nbformat raises JSON, validation and reader errors of several types
+            why = " ".join(str(e).split())[:160] or type(e).__name__
+            raise BookError(f"{executed / chapter.name} (chapter {chapter.stem}) is not a readable notebook "
+                            f"({why}); run it again: `rawtag book run --only {chapter.stem[:2]}`") from None
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _last_error(log: str) -> str:
+    """The line of a build log that says what went wrong (the last one naming an error), without colours."""
+    lines = [line.strip() for line in _ANSI.sub("", log).splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    return ((errors or lines or ["no output"])[-1])[:300]
 
 
 def run_variant(chapter: str | os.PathLike, out: str | os.PathLike, title: str, parameters: dict,

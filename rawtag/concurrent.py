@@ -6,20 +6,58 @@ one after another on two threads (`benchmarks/train_bench.py` measures both). Ru
 long (chapter 06 trains the improved CNN beside a short base run), so each worker takes the cores the
 others leave: before every training batch a run sets its threads to the cores divided by the runs still
 in progress, and a run left alone finishes on every core. A run that is already finished is read back,
-never retrained; a failed run raises in the caller with its settings named.
+never retrained; a failed run raises in the caller with its settings named. `die_with_parent` is what
+every worker process of rawtag runs first (the command line's, `prepare`'s decoders): a killed command
+leaves no worker behind.
 
 Chapter: 04_sweep
 """
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import fields
+from functools import cache
 from pathlib import Path
 
 _running = None  # in a worker process: the shared count of runs in progress
 _cores = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """In a new child process of `parent` (its pid): ask Linux to SIGKILL it when the parent dies (a no-op
+    elsewhere), exit at once if the parent is already gone, and take SIGTERM's default action (the parent's
+    SIGTERM handler is inherited). A worker blocked on its queue then never outlives a killed command.
+
+    Chapter: 01_data
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+_forking = 0  # the pid of the process that is forking (set just before each fork once `guard_forks` ran)
+
+
+def _remember_forking() -> None:
+    global _forking
+    _forking = os.getpid()
+
+
+@cache
+def guard_forks() -> None:
+    """From now on, every process forked from this one (a pool's workers) runs `die_with_parent` first.
+    Once per process; the command line calls it.
+
+    Chapter: 01_data
+    """
+    os.register_at_fork(before=_remember_forking, after_in_child=lambda: die_with_parent(_forking))
 
 
 def _start_worker(running, cores: int) -> None:

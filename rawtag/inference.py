@@ -86,6 +86,9 @@ def evaluate(run: str | os.PathLike, split: str = "valid", data: str | os.PathLi
     """
     dev = pick_device(device)
     model, config = load_run(run, dev)
+    if data is None and not Path(config["data"]).is_dir():
+        raise ValueError(f"{run} was trained on {config['data']}, which is not there (moved, deleted, or a path "
+                         f"relative to another folder); pass --data with the prepared folder")
     prepared = PreparedSet(data or config["data"])
     if prepared.tags != config["tags"]:
         raise ValueError(f"{prepared.path} has other tags than the run was trained on")

@@ -55,3 +55,49 @@ def train_config(name: str, model: str = "base", model_params: dict | None = Non
     budget = {k: v for k, v in profile(name, model).items() if k in TRAIN_KEYS}
     budget.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(model=model, model_params=dict(model_params or {}), **budget)
+
+
+#: The chapters' parameters that are whole numbers, with their least value; those marked None may be None.
+COUNT_PARAMETERS = {"length": (1, False), "stride": (1, False), "seed": (0, False), "examples": (1, False),
+                    "hist_clips": (1, False), "min_positives": (0, False), "top": (1, False),
+                    "experiment_epochs": (1, True), "seeds": (1, True), "processes": (1, True)}
+#: ... that are text (paths, a device), flags, or lists.
+TEXT_PARAMETERS = ("data_root", "runs_root", "device", "sweep_dir")
+FLAG_PARAMETERS = ("compare_pooling", "ablation")
+LIST_PARAMETERS = ("modes", "settings", "models")
+
+
+def check_parameters(values) -> None:
+    """Check a chapter's parameters (`values`: a mapping such as the chapter's `globals()`; names it does
+    not know are left alone) before anything runs: one ValueError naming the first bad one, what it must
+    be and an example, instead of a failure deep in the chapter (`papermill -p length abc`). Each chapter
+    calls it first in the cell after its `parameters` cell.
+
+    Chapter: 03_base_cnn
+    """
+    from .data.mtat import SCHEMES
+    from .workspace import DATASETS
+
+    choices = {"profile": tuple(PROFILES), "dataset": (None, *DATASETS), "scheme": SCHEMES, "precision": PRECISIONS}
+    if "time_pool" in values or "clip_pool" in values:  # the pooling modes live beside torch
+        from .models.paper import POOLS
+
+        choices.update(time_pool=POOLS, clip_pool=POOLS)
+    for name, value in values.items():
+        if name in choices and value not in choices[name]:
+            expected, example = f"one of {', '.join(map(str, choices[name]))}", choices[name][-1]
+        elif name in COUNT_PARAMETERS:
+            least, optional = COUNT_PARAMETERS[name]
+            if (value is None and optional) or (type(value) is int and value >= least):
+                continue
+            expected = f"a whole number of at least {least}" + (" (or None)" if optional else "")
+            example = max(least, 1)
+        elif name in TEXT_PARAMETERS and not isinstance(value, str):
+            expected, example = "text", "auto" if name == "device" else name.split("_")[0]
+        elif name in FLAG_PARAMETERS and not isinstance(value, bool):
+            expected, example = "True or False", "True"
+        elif name in LIST_PARAMETERS and not isinstance(value, list):
+            expected, example = "a list", "'[...]'"
+        else:
+            continue
+        raise ValueError(f"chapter parameter {name} = {value!r}: expected {expected} (e.g. `-p {name} {example}`)")

@@ -9,12 +9,13 @@ Chapter: 03_base_cnn
 """
 from __future__ import annotations
 
-import json
 import os
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import read_json
 
 CONFIG, HISTORY, RESULTS, PREDICTIONS = "config.json", "history.json", "results.json", "predictions.npz"
 CHECKPOINTS = "checkpoints"
@@ -43,17 +44,21 @@ class Run:
     def __repr__(self) -> str:
         return f"Run({self.path.name!r})"
 
+    def _read(self, name: str) -> dict:
+        """A record of the run; a damaged one is a one-line error naming it and the fix."""
+        return read_json(self.path / name, f"train the run again: `rawtag train ... --out {self.path} --force`")
+
     @cached_property
     def config(self) -> dict:
-        return json.loads((self.path / CONFIG).read_text())
+        return self._read(CONFIG)
 
     @cached_property
     def history(self) -> dict:
-        return json.loads((self.path / HISTORY).read_text())
+        return self._read(HISTORY)
 
     @cached_property
     def results(self) -> dict:
-        return json.loads((self.path / RESULTS).read_text())
+        return self._read(RESULTS)
 
     @cached_property
     def _predictions(self) -> dict:

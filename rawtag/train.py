@@ -20,10 +20,12 @@ Chapter: 03_base_cnn
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,7 +34,7 @@ import torch
 from torch import nn
 
 from . import distributed, runs
-from .atomic import replacing, write_text
+from .atomic import locked, replacing, write_text
 from .checkpoints import CheckpointError, load_checkpoint, load_weights, save_checkpoint
 from .data.audio import check_rate
 from .data.batches import Batches
@@ -88,11 +90,13 @@ def _write_json(path: Path, obj) -> None:
     write_text(path, json.dumps(obj, indent=1))
 
 
-def _json_or_none(path: Path):
+def _json_or_none(path: Path) -> dict | None:
+    """The JSON object in `path`; None if it is missing, unreadable or not an object (damaged)."""
     try:
-        return json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
 
 
 def _check_splits(data: PreparedSet) -> None:
@@ -129,14 +133,20 @@ def _claim_run(out: Path, run_config: dict, force: bool) -> bool:
             return {**{f"train.{k}": v for k, v in c.get("train", {}).items() if k != "epochs"},
                     **{k: v for k, v in c.items() if k != "train"}}
 
-        differ = sorted(k for k in set(flat(config)) | set(flat(new)) if flat(config).get(k) != flat(new).get(k))
+        old = flat(config)
+        differ = sorted(k for k in set(old) | set(flat(new)) if old.get(k) != flat(new).get(k)
+                        and not (k == "data" and _same_folder(old.get(k), new[k])))
         history = _json_or_none(out / runs.HISTORY) or {}
         trained = len(history.get("epochs", []))
         if differ:
-            problem = f"a run with other settings ({', '.join(differ[:5])})"
+            problem = (f"a run with other settings ({', '.join(differ[:5])}); to keep it, rerun with its own "
+                       f"settings ({out / runs.CONFIG}) to resume or extend it")
         elif trained > new["train"]["epochs"]:
             problem = (f"a run trained for {trained} epochs, and --epochs {new['train']['epochs']} would rewrite "
                        f"its records to fewer (pass --epochs {trained} or more to keep it)")
+        if problem and not force:
+            raise ValueError(f"{out} holds {problem}; or choose another --out (--force would delete its {trained} "
+                             f"trained epoch(s))")
     elif config is None:
         others = sorted(e.name for e in out.iterdir() if e.name not in runs.RUN_FILES)
         if others:
@@ -150,6 +160,14 @@ def _claim_run(out: Path, run_config: dict, force: bool) -> bool:
     if not force:
         raise ValueError(f"{out} holds {problem}; choose another --out, or pass --force to replace it")
     return True
+
+
+def _same_folder(a, b) -> bool:
+    """True when the paths `a` and `b` name one folder (a run records its data resolved; older runs as typed)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, TypeError):
+        return False
 
 
 def _clear_run(out: Path) -> None:
@@ -173,16 +191,18 @@ def fit(data: str | os.PathLike | PreparedSet, out: str | os.PathLike, config: T
     Adam with BCEWithLogitsLoss on logits pooled over sub-clips; validation loss and AUC every epoch;
     the best-by-validation-AUC model is evaluated on validation and test at the end. Under `torchrun`,
     each process takes its share of every batch (see `rawtag.distributed`). `out` must be new, empty, or
-    this run (same settings, no more epochs than asked); `force` replaces another run there. `threads`,
-    if given, is asked before every training batch and every validation how many CPU threads to use
-    (`rawtag.concurrent.train_all` gives a run the cores that finished runs left).
+    this run (same settings, no more epochs than asked), and is locked while the run writes it (a second
+    `fit` into it is refused); `force` replaces another run there. `threads`, if given, is asked before
+    every training batch and every validation how many CPU threads to use (`rawtag.concurrent.train_all`
+    gives a run the cores that finished runs left).
 
     Chapter: 03_base_cnn
     """
     device = pick_device((config or TrainConfig()).device)
     ctx = distributed.from_environment(device)
     try:
-        return _fit(data, out, config, progress, ctx, distributed.device_of(ctx, device), force, threads)
+        with locked(out, "train") if ctx.main else nullcontext():  # one run at a time writes a run folder
+            return _fit(data, out, config, progress, ctx, distributed.device_of(ctx, device), force, threads)
     finally:
         distributed.close(ctx)
 
@@ -215,7 +235,8 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
     params = {**cfg.model_params, "n_tags": len(data.tags)}
-    run_config = {"train": asdict(cfg), "model_params": params, "data": str(data.path), "tags": data.tags,
+    run_config = {"train": asdict(cfg), "model_params": params, "data": str(data.path.resolve()),  # from anywhere
+                  "tags": data.tags,
                   "sample_rate": data.sample_rate,
                   "normalization_range": list(fit_minmax(data.rowstats, data.rows("train")))}
     replace = _claim_run(out, run_config, force)  # refuses another run, fewer epochs, a folder of other files
@@ -257,6 +278,8 @@ def _fit(data, out, config, progress, ctx: distributed.Context, device: torch.de
         _use_threads(threads)
         last_valid = distributed.gather(ctx, *predict(core, valid, cfg.precision, progress, desc="validate"))
         logits, labels, _ = last_valid
+        _check_finite(float(np.abs(logits).max(initial=0.0)), "the validation logits' largest value", epoch,
+                      optimizer)
         scores = tag_scores(labels, logits, data.tags)
         if scheduler is not None:
             scheduler.step(scores.roc_auc)
@@ -304,10 +327,11 @@ def train_epoch(model: nn.Module, train: Batches, optimizer, epoch: int, cfg: Tr
         with autocast(train.device, cfg.precision):
             loss = loss_fn(model(batch.x).float(), batch.y)
         loss = loss * distributed.share(ctx, len(batch.y))  # uneven shares: the whole batch's gradient
+        value = loss.item()
+        _check_finite(value, f"the training loss at iteration {state.iteration + 1}", epoch, optimizer)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        value = loss.item()
         losses.append(value)
         window.append(value)
         state.iteration += 1
@@ -317,6 +341,14 @@ def train_epoch(model: nn.Module, train: Batches, optimizer, epoch: int, cfg: Tr
             window = []
         bar.set_postfix(loss=f"{value:.4f}")
     return distributed.mean(ctx, float(np.mean(losses)))
+
+
+def _check_finite(value: float, what: str, epoch: int, optimizer) -> None:
+    """Stop a diverging run at its first non-finite loss, naming the learning rate (no epoch is saved from it)."""
+    if not math.isfinite(value):
+        lr = optimizer.param_groups[0]["lr"]
+        raise ValueError(f"training diverged: {what} of epoch {epoch + 1} is {value} with learning rate {lr:g}; "
+                         f"train with a lower --lr (e.g. {lr / 10:g})")
 
 
 def _resume(out: Path, core, optimizer, scheduler, device, epochs: int, progress: bool) -> _Progress:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import resource
 import shutil
 import signal
@@ -367,6 +368,13 @@ ANNOTATION_CASES = [
     ("empty file", [], {"header": [""]}, 2, "empty annotation file"),
     ("outside folders 0-f", [*GOOD, [4, 1, 0, "g/x.mp3"], [5, 1, 0, "y.mp3"]], {}, 0,
      "2 clip(s) outside folders 0-f are in no split: g/x.mp3, y.mp3"),
+    # issue 23
+    ("tag column twice", [[1, 1, 0, "0/a.mp3"]], {"header": ["clip_id", "guitar", "guitar", "mp3_path"]}, 2,
+     "line 1: the tag column 'guitar' appears twice (columns 2 and 3)"),
+    ("path with ./", [*GOOD, [4, 1, 0, "0/./a.mp3"]], {}, 2, "mp3_path '0/a.mp3' is already on line 2"),
+    ("path with //", [*GOOD, [4, 1, 0, "0//a.mp3"]], {}, 2, "mp3_path '0/a.mp3' is already on line 2"),
+    ("every label 0", [[1, 0, 0, "0/a.mp3"], [2, 0, 0, "c/b.mp3"]], {}, 2, "no clip has any tag"),
+    ("UTF-16 text", GOOD, {"encoding": "utf-16"}, 2, "UTF-16 text (or binary data), not UTF-8"),
 ]
 
 
@@ -622,3 +630,381 @@ def test_help_describes_every_command_and_option(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])
     assert e.value.code == 0 and capsys.readouterr().out.strip() == "rawtag 0.1.0"
+
+
+# ====================================================================== issue 23: nothing lost, nothing left
+
+@pytest.fixture
+def site():
+    """A local MTAT mirror (tests/test_mtat.py's server): 6 clips in folders 0 and c, as a 3-part zip."""
+    from test_mtat import Server, _archive, _split3
+
+    members = {f"{c}/clip_{c}_{i}.mp3": bytes([i]) * 5000 + c.encode() * 3000 for c in "0c" for i in range(3)}
+    files = {**_split3(_archive(members)), mtat.ANNOTATIONS: b'"clip_id"\t"mp3_path"\r\n'}
+    server = Server(files)
+    yield server, members, {n: hashlib.sha256(b).hexdigest() for n, b in files.items()}
+    server.close()
+
+
+def test_download_after_the_parts_are_deleted_fetches_nothing_and_keeps_the_users_files(site, tmp_path):
+    from rawtag.data.download import download
+
+    server, members, sums = site
+    download(tmp_path, base_url=server.url, files=sums, progress=False)
+    (tmp_path / "0" / "my_notes.txt").write_text("mine")
+    for part in ("mp3.zip.001", "mp3.zip.002", "mp3.zip.003"):
+        (tmp_path / part).unlink()  # to free space, once extracted
+    before = len(server.requests)
+    download(tmp_path, base_url=server.url, files=sums, progress=False)
+    assert len(server.requests) == before  # the extraction is recognised from the extracted files
+    (tmp_path / "c" / "clip_c_1.mp3").unlink()  # a clip lost: the parts are fetched and extracted again
+    download(tmp_path, base_url=server.url, files=sums, progress=False)
+    assert (tmp_path / "0" / "my_notes.txt").read_text() == "mine"  # before: folder 0 replaced whole
+    assert all((tmp_path / name).read_bytes() == data for name, data in members.items())
+
+
+def test_download_of_a_damaged_zip_is_one_line_and_the_rerun_fetches_it_again(site, tmp_path, capsys, monkeypatch):
+    server, members, sums = site
+    good = dict(server.files)
+    for name in ("mp3.zip.001", "mp3.zip.002", "mp3.zip.003"):
+        server.files[name] = b"not a zip at all " * 50
+    import rawtag.data.download as dl
+
+    sums = {**sums, **{n: hashlib.sha256(server.files[n]).hexdigest() for n in good if n.startswith("mp3")}}
+    monkeypatch.setattr(dl, "MTAT_FILES", sums)  # checksums that match the damaged parts
+    code, out, err = cli(capsys, "download", "--root", tmp_path, "--base-url", server.url)
+    line = one_line(err, "download")
+    assert code == 2 and "do not form a readable zip" in line and "rerun `rawtag download`" in line
+    assert "verified" not in out and (tmp_path / "mp3.zip.001.bad").exists()
+    assert "mp3.zip.001" not in json.loads((tmp_path / "download.json").read_text())  # not kept as verified
+    server.files.update(good)
+    monkeypatch.setattr(dl, "MTAT_FILES", {**sums, **{n: hashlib.sha256(b).hexdigest() for n, b in good.items()}})
+    code, out, _ = cli(capsys, "download", "--root", tmp_path, "--base-url", server.url)
+    assert code == 0 and all((tmp_path / name).read_bytes() == data for name, data in members.items())
+
+
+def test_download_tries_the_current_host_then_the_old_one(site, tmp_path, monkeypatch):
+    import rawtag.data.download as dl
+
+    assert dl.BASE_URLS[0].startswith("https://mirg.city.ac.uk/") and "mi.soi.city.ac.uk" in dl.BASE_URLS[1]
+    server, members, sums = site
+    monkeypatch.setattr(dl, "BASE_URLS", ("http://127.0.0.1:9/moved/", server.url))
+    dl.download(tmp_path, files=sums, progress=False)
+    assert (tmp_path / "0" / "clip_0_0.mp3").read_bytes() == members["0/clip_0_0.mp3"]
+    monkeypatch.setattr(dl, "BASE_URLS", ("http://127.0.0.1:9/a/", "http://127.0.0.1:9/b/"))
+    with pytest.raises(mtat.MTATError, match="cannot reach http://127.0.0.1:9/a/.*cannot reach http://127.0.0.1:9/b/"):
+        dl.download(tmp_path / "other", files={"x.csv": "0" * 64}, progress=False)
+
+
+def test_download_checks_where_a_resumed_reply_starts(site, tmp_path):
+    from rawtag.data.download import download
+
+    server, _, sums = site
+    server.cut["mp3.zip.002"] = 1000
+    with pytest.raises(mtat.MTATError, match="interrupted"):
+        download(tmp_path, base_url=server.url, files=sums, progress=False)
+    server.misplaced.add("mp3.zip.002")  # answers 206 from byte 0 to "bytes=1000-"
+    with pytest.raises(mtat.MTATError, match="answered from byte 0; the partial download was discarded"):
+        download(tmp_path, base_url=server.url, files=sums, progress=False)
+    assert not (tmp_path / "mp3.zip.002.part").exists() and not (tmp_path / "mp3.zip.002").exists()
+    server.misplaced.clear()
+    download(tmp_path, base_url=server.url, files=sums, progress=False)
+    assert (tmp_path / "mp3.zip.002").read_bytes() == server.files["mp3.zip.002"]
+
+
+@pytest.mark.parametrize("fault", ["failure", "ctrl-c"])
+def test_book_run_keeps_the_previous_executed_copy_until_the_new_one_is_whole(tmp_path, monkeypatch, fault):
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from rawtag import book
+
+    chapter = book.chapters(ROOT)[0]
+    target = tmp_path / chapter.name
+    target.write_text("the good executed copy")
+
+    def execute(source, output, **kw):
+        nbformat.write(nbformat.v4.new_notebook(), output)  # half-way: the running copy exists
+        if fault == "failure":
+            raise PapermillExecutionError(0, 1, "x", "ValueError", "boom", [])
+        raise KeyboardInterrupt
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    with pytest.raises(PapermillExecutionError if fault == "failure" else KeyboardInterrupt):
+        book._papermill(chapter, target, {}, "python3")
+    assert target.read_text() == "the good executed copy"  # before: deleted before the run started
+    assert not (tmp_path / f"{chapter.stem}.running.ipynb").exists()
+
+
+def test_book_build_names_a_damaged_executed_chapter(tmp_path, capsys, monkeypatch):
+    from rawtag import book
+
+    monkeypatch.chdir(ROOT)
+    executed = tmp_path / "executed"
+    executed.mkdir()
+    for chapter in book.chapters(ROOT):
+        shutil.copy(chapter, executed / chapter.name)
+    damaged = book.chapters(ROOT)[2]
+    (executed / damaged.name).write_bytes((executed / damaged.name).read_bytes()[:500])  # cut short
+    code, _, err = cli(capsys, "book", "build", "--executed", executed, "--out", tmp_path / "site")
+    line = one_line(err, "book")
+    assert code == 2 and f"(chapter {damaged.stem}) is not a readable notebook" in line
+    assert f"rawtag book run --only {damaged.stem[:2]}" in line and "\x1b" not in line and len(line) < 600
+    assert not (tmp_path / "site").exists()  # refused before jupyter-book ran
+    assert book._last_error("ok\n\x1b[31mSphinx error:\x1b[0m\n  bad toc\nbuild finished\n") == "Sphinx error:"
+
+
+@pytest.mark.parametrize("command", ["train", "prepare"])
+def test_a_folder_being_written_is_locked_against_a_second_command(tiny, tone_prepared, tmp_path, capsys, command):
+    from rawtag.atomic import locked
+
+    src, _ = tiny
+    out = tmp_path / "out"
+    args = {"train": train_args(tone_prepared, out, 1),
+            "prepare": ["prepare", "--source", src, "--out", out, "--top-k", 4, "--workers", 1]}[command]
+    with locked(out, command):  # the first command, still running
+        code, _, err = cli(capsys, *args)
+        line = one_line(err, command)
+        assert code == 2 and f"{out} is in use by another `rawtag {command}`" in line and "wait" in line
+        assert not any(out.iterdir())  # before: both wrote, and the folder mixed two runs
+    assert not out.exists()  # made by the lock, left empty: removed
+    assert cli(capsys, *args)[0] == 0  # released: the command runs
+
+
+def test_prepare_refuses_a_tag_column_listed_twice(tmp_path, capsys):
+    src = tone_source(tmp_path / "src", clips=2, seconds=0.1)
+    lines = (src / mtat.ANNOTATIONS).read_bytes().decode().split("\r\n")
+    lines[0] = lines[0].replace('"piano"', '"guitar"')  # before: piano's labels read as guitar's, clips dropped
+    (src / mtat.ANNOTATIONS).write_bytes("\r\n".join(lines).encode())
+    code, _, err = cli(capsys, "prepare", "--source", src, "--out", tmp_path / "p")
+    assert code == 2 and "the tag column 'guitar' appears twice" in one_line(err, "prepare")
+    assert not (tmp_path / "p").exists()
+
+
+def test_prepare_never_reads_through_a_link_out_of_the_source_nor_echoes_bytes(tmp_path, capsys):
+    src = tone_source(tmp_path / "src", clips=3, seconds=0.1)
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (src / "0" / "tone_000.wav").unlink()
+    (src / "0" / "tone_000.wav").symlink_to(secret)  # a link out of the source folder
+    (src / "1" / "tone_001.wav").write_text("user:x:1000:1000::/home/user\n" * 3)  # text inside it
+    code, out, err = cli(capsys, "prepare", "--source", src, "--out", tmp_path / "p", "--top-k", 4)
+    assert code == 0, err
+    manifest = (tmp_path / "p" / prep.MANIFEST).read_text()
+    assert "root:x" not in out + err + manifest and "user:x" not in out + err + manifest
+    reasons = {s["path"]: s["reason"] for s in json.loads(manifest)["skipped"]}
+    assert reasons["0/tone_000.wav"] == "a symbolic link to a file outside the source folder: not read"
+    assert "the file holds text" in reasons["1/tone_001.wav"]
+
+
+# `rawtag ARGS` whose worker processes (prepare's decoders, synth's renderers) block for 30 s
+SLOW_WORKERS = r"""
+import sys, time
+import rawtag.data.prepare as prep
+from rawtag.data.synth import builder
+def slow(*args):
+    time.sleep(30)
+prep._decode_row = builder.write_clip = slow
+from rawtag.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _children(pid: int) -> set[int]:
+    return {int(c) for task in Path(f"/proc/{pid}/task").glob("*/children") for c in task.read_text().split()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill -9", "SIGTERM"])
+@pytest.mark.parametrize("command", ["prepare", "synth"])
+def test_workers_die_with_a_killed_command(tiny, tmp_path, command, sig):
+    import time
+
+    args = {"prepare": ["prepare", "--source", tiny[0], "--out", tmp_path / "p", "--top-k", 4, "--workers", 2],
+            "synth": ["synth", "--out", tmp_path / "s", "--clips", 4, "--workers", 2]}[command]
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_WORKERS, *map(str, args)], cwd=ROOT, env=ENV, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while len(workers := _children(proc.pid)) < 2:  # both workers started (and busy)
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=20)
+    deadline = time.monotonic() + 5
+    while any(_alive(w) for w in workers):  # before: orphaned, blocked (prepare) or writing (synth) for ever
+        assert time.monotonic() < deadline, f"workers left behind: {[w for w in workers if _alive(w)]}"
+        time.sleep(0.05)
+    if sig == signal.SIGTERM:  # handled as Ctrl-C: before, it printed nothing
+        assert proc.returncode == 130
+        assert one_line(err, command) == f"rawtag {command}: interrupted; run the same command again to resume"
+
+
+def _die(*args):
+    os.kill(os.getpid(), signal.SIGKILL)  # a worker killed by the system (out of memory)
+
+
+@pytest.mark.parametrize("command", ["prepare", "synth"])
+def test_a_killed_worker_is_one_line_with_the_resume_hint(tiny, tmp_path, capsys, monkeypatch, command):
+    from rawtag.data.synth import builder
+
+    monkeypatch.setattr(prep, "_decode_row", _die)
+    monkeypatch.setattr(builder, "write_clip", _die)
+    args = {"prepare": ["prepare", "--source", tiny[0], "--out", tmp_path / "p", "--top-k", 4, "--workers", 2],
+            "synth": ["synth", "--out", tmp_path / "s", "--clips", 2, "--workers", 2]}[command]
+    code, _, err = cli(capsys, *args)
+    line = one_line(err, command)  # before: "BrokenProcessPool ... a bug"
+    assert code == 2 and "process died (killed by the system" in line and "fewer --workers" in line
+    assert "resume" in line and "a bug" not in line
+
+
+def test_a_run_records_its_data_resolved_and_knows_it_by_any_path(tone_prepared, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tone_prepared.parent)
+    r = tmp_path / "r"
+    assert cli(capsys, *train_args(tone_prepared.name, r, 1))[0] == 0  # --data as typed: relative
+    assert json.loads((r / "config.json").read_text())["data"] == str(tone_prepared.resolve())
+    monkeypatch.chdir(tmp_path)  # another folder: before, the relative path no longer led to the set
+    code, out, err = cli(capsys, "evaluate", "--run", r)
+    assert code == 0 and out.startswith("valid: macro ROC-AUC"), err
+    before = digest(r)
+    code, _, err = cli(capsys, *train_args(tone_prepared.resolve(), r, 1))  # the same set, absolute: this run
+    assert code == 0 and digest(r) == before, err  # before: refused as "other settings (data)"
+    code, _, err = cli(capsys, *train_args(tone_prepared, r, 1, "--seed", 5))
+    line = one_line(err, "train")
+    assert code == 2 and "other settings (train.seed); to keep it, rerun with its own settings" in line
+    assert "--force would delete its 1 trained epoch(s)" in line and digest(r) == before
+
+
+@pytest.mark.parametrize("damage", ["truncated", "deleted"])
+def test_a_damaged_prepared_set_is_named_and_prepared_again(tiny, tmp_path, capsys, damage):
+    src, whole = tiny
+    out = copy_run(whole, tmp_path / "p")
+    if damage == "truncated":
+        os.truncate(out / prep.CLIPS_FILE, os.path.getsize(out / prep.CLIPS_FILE) // 2)
+    else:
+        (out / "labels.npy").unlink()
+    what = "clips.int16 is damaged (" if damage == "truncated" else "labels.npy is missing"
+    code, _, err = cli(capsys, "train", "--data", out, "--out", tmp_path / "r", "--profile", "smoke")
+    line = one_line(err, "train")  # before: "mmap length is greater than file size"
+    assert code == 2 and what in line and f"--out {out} --force" in line and not (tmp_path / "r").exists()
+    code, printed, _ = cli(capsys, "prepare", "--source", src, "--out", out, "--top-k", 4, "--workers", 1)
+    assert code == 0 and f"{what}" in printed and "preparing it again" in printed  # before: "nothing to do"
+    assert digest(out) == digest(whole)
+
+
+DAMAGED_JSON = {"cut short": '{"params": {"format": 1', "a list": "[1, 2]", "an empty object": "{}"}
+
+
+@pytest.mark.parametrize("content", list(DAMAGED_JSON), ids=list(DAMAGED_JSON))
+@pytest.mark.parametrize("record", ["manifest.json", "config.json", "download.json"])
+def test_a_damaged_record_is_one_line_naming_it(tiny, run, tone_prepared, tmp_path, capsys, record, content):
+    if record == "manifest.json":
+        folder = copy_run(tiny[1], tmp_path / "p")
+        args = ["train", "--data", folder, "--out", tmp_path / "r", "--profile", "smoke"]
+    elif record == "config.json":
+        folder = copy_run(run, tmp_path / "r")
+        args = train_args(tone_prepared, folder, 3)  # resume a run whose config is damaged
+    else:
+        folder = tmp_path / "mtat"
+        folder.mkdir()
+        args = ["download", "--root", folder, "--base-url", "http://127.0.0.1:9/"]
+    (folder / record).write_text(DAMAGED_JSON[content])
+    before = digest(folder)
+    command = args[0]
+    code, _, err = cli(capsys, *args)
+    line = one_line(err, command)  # before: raw JSON messages, or KeyError / AttributeError "a bug"
+    assert code == 2 and "a bug" not in line and digest(folder) == before
+    if record == "config.json" and content != "an empty object":
+        assert "no readable config.json" in line  # its settings are unknown: the checkpoints are kept
+    elif record == "manifest.json" or content != "an empty object":  # {} is a download that has not begun
+        assert str(folder / record) in line and "is damaged" in line
+
+
+def test_a_diverging_run_stops_at_its_first_non_finite_loss(tone_prepared, tmp_path, capsys):
+    r = tmp_path / "r"
+    code, _, err = cli(capsys, *train_args(tone_prepared, r, 2, "--lr", "1e30", "--batch-size", "2"))
+    line = one_line(err, "train")  # before: a whole epoch, then scikit-learn's "Input contains NaN"
+    assert code == 2 and "training diverged" in line and "of epoch 1 is nan with learning rate 1e+30" in line
+    assert "lower --lr (e.g. 1e+29)" in line and not (r / "checkpoints" / "last.pt").exists()
+    code, _, err = cli(capsys, *train_args(tone_prepared, tmp_path / "one", 2, "--lr", "1e30"))  # 1 batch an epoch
+    line = one_line(err, "train")
+    assert code == 2 and "training diverged: the validation logits' largest value of epoch 1 is" in line
+    for bad in ("nan", "-1", "0", "inf"):
+        with pytest.raises(SystemExit) as e:
+            main(train_args(tone_prepared, tmp_path / bad, 1, "--lr", bad))
+        assert e.value.code == 2 and f"argument --lr: must be a positive finite number, e.g. 0.001, got {bad}" in \
+            capsys.readouterr().err
+        assert not (tmp_path / bad).exists()
+
+
+@pytest.mark.parametrize("fault,code", [("bad input", 2), ("interrupt", 130), ("bug", 1)])
+def test_rawtag_traceback_shows_every_traceback(tmp_path, capsys, monkeypatch, fault, code):
+    import rawtag.data.mtat
+
+    def fail(*args):
+        raise {"interrupt": KeyboardInterrupt, "bug": KeyError}[fault]("where")
+    if fault != "bad input":
+        monkeypatch.setattr(rawtag.data.mtat, "read_annotations", fail)
+    args = ["splits", "--annotations", tmp_path / "missing.csv", "--json", tmp_path / "s.json"]
+    got, _, err = cli(capsys, *args)
+    assert got == code and "Traceback" not in err  # by default: one line
+    monkeypatch.setenv("RAWTAG_TRACEBACK", "1")
+    got, _, err = cli(capsys, *args)
+    lines = err.strip().splitlines()  # before: nothing more for bad input, nor for an interruption
+    assert got == code and lines[0] == "Traceback (most recent call last):" and lines[-1].startswith("rawtag splits: ")
+
+
+def test_audio_faults_are_named_and_decoder_notes_stay_off_stderr(tmp_path, capfd, monkeypatch):
+    import soundfile as sf
+
+    x = (np.random.default_rng(0).standard_normal(16000) * 0.1).astype(np.float32)
+    sf.write(tmp_path / "a.mp3", x, 16000)
+    blob = (tmp_path / "a.mp3").read_bytes()
+    (tmp_path / "long.mp3").write_bytes(blob + blob[len(blob) // 2:])  # its Xing header's size is now wrong
+    assert len(audio.load(tmp_path / "long.mp3", 16000)) > 0
+    assert capfd.readouterr().err == ""  # before: libmpg123's "Warning: Xing stream size off by more than 1%"
+    x[100:103] = [np.nan, np.inf, -np.inf]
+    sf.write(tmp_path / "nan.wav", x, 16000, subtype="FLOAT")
+    with pytest.raises(audio.AudioError, match=r"nan.wav: not valid audio: 3 of its 16,000 samples are NaN or inf"):
+        audio.load(tmp_path / "nan.wav", 16000)  # before: zeroed, with numpy's RuntimeWarning on stderr
+    real_open = open
+
+    def denied(path, *args, **kw):
+        if str(path).endswith("a.mp3"):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_open(path, *args, **kw)
+    monkeypatch.setattr(audio, "open", denied, raising=False)  # as root, chmod 000 would not stop a read
+    with pytest.raises(audio.AudioError, match=r"a.mp3: cannot read it \(permission denied\); check its permissions"):
+        audio.load(tmp_path / "a.mp3", 16000)  # before: "cannot decode (System error.)"
+    assert capfd.readouterr().err == ""
+
+
+def test_chapter_parameters_are_checked_before_a_chapter_runs():
+    from rawtag.book import chapters
+    from rawtag.profiles import check_parameters
+
+    for chapter in chapters(ROOT):  # every chapter's own defaults pass
+        cells = json.loads(chapter.read_text())["cells"]
+        source = next("".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", []))
+        defaults = {}
+        exec(source, {}, defaults)
+        check_parameters(defaults)
+    with pytest.raises(ValueError, match=r"^chapter parameter length = 'abc': expected a whole number of at least 1 "
+                                         r"\(e.g. `-p length 1`\)$"):
+        check_parameters({"profile": "smoke", "length": "abc"})  # papermill -p length abc
+    for bad, expected in [({"profile": "huge"}, "one of smoke, quick, paper"), ({"seeds": 0}, "(or None)"),
+                          ({"time_pool": "median"}, "one of max, mean"), ({"ablation": "no"}, "True or False")]:
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            check_parameters(bad)
+
+
+def test_prepare_of_no_clip_is_refused(tiny, tmp_path):
+    with pytest.raises(PrepareError, match=r"only=\[\] keeps no clip: nothing to prepare"):
+        prepare(tiny[0], tmp_path / "p", top_k=4, workers=1, progress=False, only=[])
+    assert not (tmp_path / "p").exists()  # before: a set of 0 clips that nothing could use

@@ -206,10 +206,12 @@ def test_splits_cli_writes_json(tmp_path):
 # ------------------------------------------------------------------------------------------ download
 
 class Server:
-    """A local HTTP server with Range support; it can cut a file short once, and counts requests."""
+    """A local HTTP server with Range support; it can cut a file short once, answer a Range from the wrong
+    offset, and counts requests."""
 
     def __init__(self, files: dict[str, bytes]):
         self.files, self.cut, self.requests = dict(files), {}, []
+        self.misplaced = set()  # names whose 206 replies start at byte 0, whatever the Range asked
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -224,7 +226,7 @@ class Server:
                     return
                 body, start = server.files[name], 0
                 if self.headers.get("Range"):
-                    start = int(self.headers["Range"].split("=")[1].split("-")[0])
+                    start = 0 if name in server.misplaced else int(self.headers["Range"].split("=")[1].split("-")[0])
                     if start >= len(body):
                         self.send_error(416)
                         return

@@ -8,6 +8,10 @@ Chapter: 01_data
 from __future__ import annotations
 
 import os
+import re
+import sys
+import tempfile
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -30,7 +34,8 @@ def load(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decode `path` (MP3, WAV, FLAC, OGG, ...) to mono float32 in [-1, 1] at `sample_rate`.
 
     Stereo and multichannel files are downmixed by averaging the channels; other rates are resampled
-    with soxr (high quality). Raises AudioError for a missing, empty or undecodable file.
+    with soxr (high quality). Raises AudioError for a missing, empty, unreadable or undecodable file, and
+    for NaN or infinite samples. The decoder's notes about a file's headers stay off stderr.
 
     Chapter: 01_data
     """
@@ -44,11 +49,20 @@ def load(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if os.path.getsize(path) == 0:
         raise AudioError(f"{path}: empty file (0 bytes)")
     try:
-        audio, rate = sf.read(path, dtype="float32", always_2d=True)
+        with open(path, "rb"):  # libsndfile says "System error." for a file it may not read
+            pass
+    except OSError as e:
+        raise AudioError(f"{path}: cannot read it ({e.strerror.lower()}); check its permissions") from None
+    try:
+        with _decoder_notes():
+            audio, rate = sf.read(path, dtype="float32", always_2d=True)
     except Exception as e:  # libsndfile raises several types for bad data
         raise AudioError(f"{path}: cannot decode ({_why(path, e)})") from None
     if audio.size == 0:
         raise AudioError(f"{path}: no audio samples")
+    bad = int(np.count_nonzero(~np.isfinite(audio)))
+    if bad:  # a float file can hold them; they would be turned into zeros with a RuntimeWarning
+        raise AudioError(f"{path}: not valid audio: {bad:,} of its {audio.size:,} samples are NaN or infinite")
     mono = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
     if rate != sample_rate:
         import soxr
@@ -57,15 +71,39 @@ def load(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+#: What libmpg123 prints on stderr about an MP3's headers while decoding it well ("Xing stream size off").
+_DECODER_NOTE = re.compile(r"^(?:Warning|Note): ")
+
+
+@contextmanager
+def _decoder_notes():
+    """Keep the C decoders' notes off stderr while a file is read: what they print on file descriptor 2
+    goes to a temporary file, and any line that is not a libmpg123 note is passed on to stderr after."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as notes:
+        os.dup2(notes.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            notes.seek(0)
+            other = [line for line in notes.read().decode("utf-8", "replace").splitlines(keepends=True)
+                     if not _DECODER_NOTE.match(line)]
+            if other:
+                sys.stderr.write("".join(other))
+
+
 def _why(path: str, e: Exception) -> str:
-    """libsndfile's reason, made true: for data it does not recognise it says "not a regular file"."""
+    """libsndfile's reason, made true: for data it does not recognise it says "not a regular file". The
+    file's bytes are looked at, never shown (they may be anything, a password file's included)."""
     reason = " ".join(str(getattr(e, "error_string", "") or e).split())
-    if "not a regular file" in reason or "unknown format" in reason or not reason:
+    if not reason or any(s in reason for s in ("not a regular file", "unknown format", "ormat not recognised")):
         with open(path, "rb") as f:
             head = f.read(512)
         looks = "text" if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head) else "data"
-        return (f"not audio in a format libsndfile reads (MP3, WAV, FLAC, OGG): the file holds {looks} "
-                f"starting {head[:16]!r}")
+        return f"not audio in a format libsndfile reads (MP3, WAV, FLAC, OGG): the file holds {looks}"
     return reason
 
 

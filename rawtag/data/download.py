@@ -18,14 +18,17 @@ import shutil
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_text
+from ..atomic import read_json, write_text
 from .mtat import MTATError
 
-BASE_URL = "http://mi.soi.city.ac.uk/datasets/magnatagatune/"
+#: The official folder: its current address first, then the old one (the site moved to mirg.city.ac.uk).
+BASE_URLS = ("https://mirg.city.ac.uk/datasets/magnatagatune/", "http://mi.soi.city.ac.uk/datasets/magnatagatune/")
+BASE_URL = BASE_URLS[0]
 
 #: Every file of the official download, with its sha256.
 MTAT_FILES = {
@@ -50,6 +53,10 @@ def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+class _Unreachable(MTATError):
+    """The host did not answer with the file (no network, no such host, an HTTP error): try the next one."""
+
+
 def _fetch(url: str, dest: Path, expected_sha256: str, progress: bool) -> None:
     """Download `url` to `dest`, resuming `dest.part` with an HTTP Range request, then verify it."""
     from ..progress import tqdm
@@ -63,15 +70,21 @@ def _fetch(url: str, dest: Path, expected_sha256: str, progress: bool) -> None:
         if e.code == 416 and have:  # nothing left to fetch: the part is already whole
             response = None
         else:
-            raise MTATError(f"{url}: HTTP {e.code} {e.reason}") from e
+            raise _Unreachable(f"{url}: HTTP {e.code} {e.reason}") from e
     except (urllib.error.URLError, OSError) as e:
-        raise MTATError(f"cannot reach {url} ({getattr(e, 'reason', e)}): check the network, "
+        raise _Unreachable(f"cannot reach {url} ({getattr(e, 'reason', e)}): check the network, "
                         f"or put the file in {dest.parent} by hand and rerun") from e
     if response is not None:
         with response:
             resumed = response.status == 206
             if have and not resumed:  # the server ignored Range: start again
                 have = 0
+            start = _range_start(response.headers.get("Content-Range", ""))
+            if resumed and start != have:
+                part.unlink()
+                raise MTATError(f"{dest.name}: asked {url} for the bytes from {have:,} on, but it answered from "
+                                f"byte {start}; the partial download was discarded: rerun `rawtag download` to "
+                                f"fetch it from the start")
             length = response.headers.get("Content-Length")
             total = have + int(length) if length else None
             with open(part, "ab" if resumed else "wb") as out, tqdm(
@@ -96,6 +109,25 @@ def _fetch(url: str, dest: Path, expected_sha256: str, progress: bool) -> None:
         raise MTATError(f"{dest.name}: checksum mismatch (sha256 {actual}, expected {expected_sha256}); "
                         f"the download was moved to {bad.name}; rerun `rawtag download` to fetch it again")
     part.replace(dest)
+
+
+def _range_start(content_range: str) -> int | None:
+    """The first byte of a 206 reply's `Content-Range: bytes START-END/TOTAL`; None if it has none."""
+    try:
+        return int(content_range.split()[1].split("-")[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def _fetch_first(urls: tuple[str, ...], name: str, dest: Path, expected_sha256: str, progress: bool) -> None:
+    """Fetch `name` from the first of `urls` that serves it (the official host's addresses, or a mirror)."""
+    reasons = []
+    for base in urls:
+        try:
+            return _fetch(base.rstrip("/") + "/" + name, dest, expected_sha256, progress)
+        except _Unreachable as e:
+            reasons.append(str(e))
+    raise MTATError("; ".join(reasons))
 
 
 class _JoinedParts(io.RawIOBase):
@@ -148,11 +180,18 @@ def _safe_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     return archive.infolist()
 
 
-def extract_parts(parts: list[Path], root: Path, progress: bool = True) -> None:
-    """Extract the joined zip parts into `root` (folders 0-f), through a staging folder.
+class _BadArchive(MTATError):
+    """Zip parts whose checksums match but that do not extract."""
 
-    Members land in `root/.extracting/` and are moved into place only when all are written, so a killed
-    extraction never leaves a folder that looks complete; rerunning starts the staging over.
+
+def extract_parts(parts: list[Path], root: Path, progress: bool = True) -> dict[str, int]:
+    """Extract the joined zip parts into `root` (folders 0-f), through a staging folder; returns the files
+    written, path -> size in bytes.
+
+    Members land in `root/.extracting/` and are moved into place one file at a time only when all are
+    written, so a killed extraction never leaves a folder that looks complete; rerunning starts the staging
+    over. Only the archive's own files are replaced: anything else in folders 0-f stays. A damaged archive
+    is one MTATError naming the parts.
 
     Chapter: 01_data
     """
@@ -160,50 +199,88 @@ def extract_parts(parts: list[Path], root: Path, progress: bool = True) -> None:
 
     staging = root / ".extracting"
     shutil.rmtree(staging, ignore_errors=True)
-    with _JoinedParts(parts) as joined, zipfile.ZipFile(io.BufferedReader(joined, 1 << 20)) as archive:
-        members = _safe_members(archive)
-        for info in tqdm(members, desc="extract", unit="file", disable=not progress, leave=False):
-            archive.extract(info, staging)
-    for entry in sorted(staging.iterdir()):
-        target = root / entry.name
-        if target.exists():
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
-        entry.replace(target)
-    staging.rmdir()
+    try:
+        with _JoinedParts(parts) as joined, zipfile.ZipFile(io.BufferedReader(joined, 1 << 20)) as archive:
+            members = _safe_members(archive)
+            for info in tqdm(members, desc="extract", unit="file", disable=not progress, leave=False):
+                archive.extract(info, staging)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise _BadArchive(f"the parts {', '.join(p.name for p in parts)} do not form a readable zip "
+                          f"({' '.join(str(e).split()) or type(e).__name__})") from e
+    written = {info.filename: info.file_size for info in members if not info.is_dir()}
+    for name in written:
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / name, target)
+    shutil.rmtree(staging)
+    return written
 
 
-def download(root: str | os.PathLike, base_url: str = BASE_URL, files: dict | None = None,
+def _extracted(root: Path, record) -> bool:
+    """True when every file of a recorded extraction (path -> size) is in `root` with its size."""
+    if not isinstance(record, dict) or not record:
+        return False
+    for name, size in record.items():
+        try:
+            if os.path.getsize(root / name) != size:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def download(root: str | os.PathLike, base_url: str | None = None, files: dict | None = None,
              progress: bool = True) -> Path:
     """Fetch MTAT into `root`: audio folders 0-f, annotations and clip info.
 
     Resumable (each file is fetched into `NAME.part` with HTTP Range), verified (sha256 against the
     published checksums), idempotent (a verified file is recorded in `download.json` and not fetched
-    again; a finished extraction is recorded too). Needs about 6 GB free while the zip parts are kept.
+    again). A finished extraction is recorded with every file it wrote and recognised from those files, so
+    the zip parts may be deleted once it is done. `base_url` is a mirror; by default the official host's
+    current address is tried first, then its old one. Needs about 6 GB free while the zip parts are kept.
 
     Chapter: 01_data
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     files = dict(MTAT_FILES if files is None else files)
+    urls = (base_url,) if base_url else BASE_URLS
     state_path = root / "download.json"
-    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    state = read_json(state_path, "delete it and rerun `rawtag download`: the files there are checked again"
+                      ) if state_path.exists() else {}
+    parts = [p for p in AUDIO_PARTS if p in files]
+    done = _extracted(root, state.get("extracted"))
+
+    def save():
+        write_text(state_path, json.dumps(state, indent=1, sort_keys=True))
 
     for name, digest in files.items():
         dest = root / name
         record = state.get(name, {})
+        if name in parts and done:
+            continue  # extracted: the parts are no longer needed (they may have been deleted)
         if dest.exists() and record.get("sha256") == digest and record.get("bytes") == dest.stat().st_size:
             continue
         if dest.exists() and sha256_of(dest) == digest:
             pass  # put there by hand or by an earlier run that died before recording it
         else:
-            _fetch(base_url.rstrip("/") + "/" + name, dest, digest, progress)
+            _fetch_first(urls, name, dest, digest, progress)
         state[name] = {"sha256": digest, "bytes": dest.stat().st_size}
-        if name in AUDIO_PARTS:  # a new audio part means the extraction must be done again
-            state.pop("extracted", None)
-        write_text(state_path, json.dumps(state, indent=1, sort_keys=True))
-    parts = [root / p for p in AUDIO_PARTS if p in files]
-    if parts and not state.get("extracted"):
-        extract_parts(parts, root, progress)
-        state["extracted"] = True
-        write_text(state_path, json.dumps(state, indent=1, sort_keys=True))
+        save()
+    if parts and not done:
+        paths = [root / p for p in parts]
+        try:
+            state["extracted"] = extract_parts(paths, root, progress)
+        except _BadArchive as e:  # not kept as verified: a rerun fetches them again
+            for p in paths:
+                p.replace(p.with_name(p.name + ".bad"))
+                state.pop(p.name, None)
+            save()
+            raise MTATError(f"{e}; they were moved to {paths[0].name}.bad etc.: rerun `rawtag download` to fetch "
+                            f"them again") from e
+        if not _extracted(root, state["extracted"]):
+            raise MTATError(f"{root}: the extracted files are not all there after extraction; rerun "
+                            f"`rawtag download` to extract again")
+        save()
     return root

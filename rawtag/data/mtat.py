@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,8 +138,9 @@ def read_annotations(path: str | os.PathLike) -> Annotations:
 
     The header is `clip_id`, the tag columns, then `mp3_path`. A UTF-8 byte-order mark and blank lines
     are ignored. Anything else that is not MTAT's format is refused with the file, line and column:
-    labels other than 0 or 1, clip ids that are not integers, a clip id or path listed twice, paths that
-    are absolute or climb out of the folder with `..`, text that is not UTF-8.
+    labels other than 0 or 1, clip ids that are not integers, a tag column, clip id or path listed twice
+    (paths compared as normalized: `0/./a.mp3` is `0/a.mp3`, and is stored so), paths that are absolute or
+    climb out of the folder with `..`, text that is not UTF-8 (UTF-16 is named as such).
 
     Chapter: 01_data
     """
@@ -146,6 +148,9 @@ def read_annotations(path: str | os.PathLike) -> Annotations:
     if not path.is_file():
         raise MTATError(f"{path}: no such annotation file (run `rawtag download` or `rawtag synth` first)")
     raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw[:4096]:
+        raise MTATError(f"{path}: UTF-16 text (or binary data), not UTF-8; save the file as UTF-8 (e.g. "
+                        f"`iconv -f utf-16 -t utf-8`)")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -164,6 +169,11 @@ def read_annotations(path: str | os.PathLike) -> Annotations:
         raise MTATError(f"{path}, line {first}: not an MTAT annotation file (the header must be tab-separated, "
                         f"start with clip_id and end with mp3_path; it starts {header[0][:40]!r})")
     tags, body = header[1:-1], rows[1:]
+    twice = next((j for j, t in enumerate(tags) if t in tags[:j]), None)
+    if twice is not None:  # the second column's labels would be read as the first's
+        raise MTATError(f"{path}, line {first}: the tag column {tags[twice]!r} appears twice (columns "
+                        f"{tags.index(tags[twice]) + 2} and {twice + 2}); give each tag one column: merge or "
+                        f"rename them")
     bad = [line for line, r in body if len(r) != len(header)]
     if bad:
         raise MTATError(f"{path}: line(s) {bad[:5]} have the wrong number of fields (expected {len(header)}, "
@@ -184,6 +194,7 @@ def read_annotations(path: str | os.PathLike) -> Annotations:
         if not p or p.startswith(("/", "\\")) or (len(p) > 1 and p[1] == ":") or ".." in parts:
             raise MTATError(f"{where}, column {len(header)} (mp3_path): {p!r} is not a path inside the audio "
                             f"folder (it must be relative, like 'f/artist-title-0-29.mp3', without '..')")
+        p = r[-1] = posixpath.normpath(p)  # "0/./a.mp3" and "0//a.mp3" are "0/a.mp3"
         for seen, key, name in ((seen_id, clip_id, "clip_id"), (seen_path, p, "mp3_path")):
             if key in seen:
                 other, before = seen[key]
@@ -254,6 +265,9 @@ def splits(ann: Annotations, scheme: str = "folder", k: int = 50) -> dict:
     """
     ann = scheme_annotations(ann, scheme)
     tags = top_tags(ann, k)
+    if not tags:
+        raise MTATError(f"no clip has any tag: every label of the {len(ann.mp3_paths)} clips is 0; check the "
+                        f"annotation file (its tag columns must hold 1 where a clip has the tag)")
     cols = [ann.tags.index(t) for t in tags]
     has_tag = ann.matrix[:, cols].any(axis=1)
     out = {"tags": tags, "train": [], "valid": [], "test": []}

@@ -5,7 +5,8 @@ Taught in chapter 01 (data). A prepared folder holds:
 - `clips.int16`: the audio, int16, shape [N, 349500] (12 kHz, 10 sub-clips of 34,950 samples);
 - `labels.npy`: uint8 [N, K], the top-K tags (synonym-merged tags for scheme `paper`);
 - `rowstats.npy`: int16 [N, 2], each clip's min and max (normalization reads these instead of the audio);
-- `manifest.json`, written last: parameters, tags, clips, split rows, skipped clips with reasons.
+- `manifest.json`, written last: parameters, tags, clips, split rows, skipped clips with reasons, and the
+  sizes of the three data files (a truncated or deleted one is named, and `prepare` makes the set again).
 
 A folder without `manifest.json` is not prepared. While running, progress is kept in `.prepare/`: the
 audio goes to `clips.int16.partial`, and each finished row is appended to `.prepare/done.log` after all its
@@ -23,12 +24,25 @@ import json
 import os
 import shutil
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import RESUME, free_bytes, human, is_full, pwrite_all, replacing, require_space, write_text
+from ..atomic import (
+    RESUME,
+    free_bytes,
+    human,
+    is_full,
+    locked,
+    pwrite_all,
+    read_json,
+    replacing,
+    require_space,
+    write_text,
+)
+from ..concurrent import die_with_parent
 from ..progress import counter
 from . import audio, mtat
 from .download import sha256_of
@@ -47,8 +61,11 @@ class PrepareError(RuntimeError):
     """
 
 
-def _decode_row(path: str, sample_rate: int, clip_samples: int, min_seconds: float):
-    """Worker: (int16 samples or None, reason for skipping, decoded length in samples)."""
+def _decode_row(path: str, sample_rate: int, clip_samples: int, min_seconds: float, source: str):
+    """Worker: (int16 samples or None, reason for skipping, decoded length in samples). A path that leads
+    out of `source` (the real path of the source folder) through a symbolic link is not read."""
+    if os.path.commonpath([os.path.realpath(path), source]) != source:
+        return None, "a symbolic link to a file outside the source folder: not read", 0
     try:
         x = audio.load(path, sample_rate)
     except audio.AudioError as e:
@@ -73,15 +90,22 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike, scheme: str = "fo
     keeps just these clips (paths as in the annotations), each in its own split: chapter 07 prepares its
     22,050 Hz set for the clips it trains on, not all of MTAT.
 
-    The steps: plan (clips, splits, parameters), claim `out`, open the data file (resuming its rows),
-    decode the missing rows, write labels, row statistics and, last, the manifest.
+    The steps: plan (clips, splits, parameters), lock and claim `out` (a second preparation into it is
+    refused while the first runs), open the data file (resuming its rows), decode the missing rows, write
+    labels, row statistics and, last, the manifest.
 
     Chapter: 01_data
     """
     source, out = Path(source), Path(out)
     plan = _plan(source, scheme, top_k, sample_rate, min_seconds, only)
-    if _claim(out, plan, force, progress):
-        return out
+    with locked(out, "prepare"):  # one preparation at a time in a folder
+        if not _claim(out, plan, force, progress):
+            _fill(source, out, plan, workers, progress)
+    return out
+
+
+def _fill(source: Path, out: Path, plan: "_Plan", workers: int | None, progress: bool) -> None:
+    """Decode the rows not done yet into the claimed folder `out`, then commit the set (manifest last)."""
     n, row_bytes = len(plan.paths), plan.length * 2
     data, done = _open_rows(out, n, row_bytes)
     todo = [i for i in range(n) if i not in done]
@@ -99,7 +123,6 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike, scheme: str = "fo
     shutil.rmtree(out / WORK)
     if progress:
         _report(out, manifest, plan)
-    return out
 
 
 @dataclass
@@ -131,6 +154,9 @@ def _plan(source: Path, scheme: str, top_k: int, sample_rate: int, min_seconds: 
                            f"prepare{why}")
     length = audio.clip_samples(sample_rate)
     if only is not None:
+        if not only:
+            raise PrepareError("only=[] keeps no clip: nothing to prepare; pass only=None for every clip, or the "
+                               "paths of the clips to keep")
         unknown = sorted(set(only) - set(paths))
         if unknown:
             raise PrepareError(f"{len(unknown)} clip(s) asked for are in no split of scheme {scheme!r} "
@@ -153,12 +179,16 @@ def _claim(out: Path, plan: _Plan, force: bool, progress: bool) -> bool:
     params, manifest_path, work = plan.params, out / MANIFEST, out / WORK
     if manifest_path.exists():  # the manifest is written last: with it, the folder is a finished preparation
         old = _json_or_none(manifest_path)
-        if old is not None and old.get("params") == params:
+        old = old if isinstance(old, dict) and isinstance(old.get("params"), dict) else None
+        damage = _damage(out, old) if old is not None and old["params"] == params else ""
+        if old is not None and old["params"] == params and not damage:
             shutil.rmtree(work, ignore_errors=True)  # left by a run killed after its manifest was written
             if progress:
                 print(f"{out}: already prepared with these parameters ({len(plan.paths)} clips); nothing to do")
             return True
-        if not force:
+        if damage and progress:  # our own set, damaged: made again from its source
+            print(f"{out}: {damage}; preparing it again")
+        elif not damage and not force:
             differ = ", ".join(k for k in params if (old or {}).get("params", {}).get(k) != params[k])
             raise PrepareError(f"{out} holds a set prepared with other parameters ({differ or 'unreadable manifest'});"
                                f" choose another --out, or pass --force to replace it")
@@ -262,6 +292,7 @@ def _write_manifest(out: Path, data: Path, done: dict, plan: _Plan) -> dict:
             np.save(tmp, array)
     if data.name != CLIPS_FILE:
         os.replace(data, out / CLIPS_FILE)
+    manifest["bytes"] = {name: os.path.getsize(out / name) for name in DATA_FILES}  # a damaged file is told apart
     write_text(out / MANIFEST, json.dumps(manifest, indent=1))  # last: now the folder is prepared
     return manifest
 
@@ -281,7 +312,25 @@ def _report(out: Path, manifest: dict, plan: _Plan) -> None:
 
 
 #: The files a preparation writes (besides `.prepare/`); `--force` removes only these.
-PREPARED_FILES = (MANIFEST, CLIPS_FILE, CLIPS_FILE + ".partial", "labels.npy", "rowstats.npy")
+DATA_FILES = (CLIPS_FILE, "labels.npy", "rowstats.npy")
+PREPARED_FILES = (MANIFEST, CLIPS_FILE + ".partial", *DATA_FILES)
+
+
+def _damage(out: Path, manifest: dict) -> str:
+    """What is wrong with a finished preparation's data files, or "": one missing, or of another size than
+    the manifest records (the audio's size follows from its shape in manifests written before sizes were)."""
+    try:
+        sizes = {CLIPS_FILE: int(np.prod(manifest["shape"])) * 2, **manifest.get("bytes", {})}
+    except (KeyError, TypeError, ValueError):
+        return f"{MANIFEST} has no usable shape"
+    for name in DATA_FILES:
+        try:
+            size = os.path.getsize(out / name)
+        except OSError:
+            return f"{name} is missing"
+        if name in sizes and size != sizes[name]:
+            return f"{name} is damaged ({size:,} bytes, {sizes[name]:,} expected: truncated?)"
+    return ""
 
 
 def _remove_prepared(out: Path) -> None:
@@ -331,15 +380,17 @@ def _read_log(path: Path) -> dict:
 
 def _decode_all(rows, paths, source, sample_rate, length, min_seconds, workers):
     """Yield (row, result) as clips finish; at most 2 x workers clips in flight (bounded memory)."""
+    inside = os.path.realpath(source)
+
     def args(i):
-        return str(source / paths[i]), sample_rate, length, min_seconds
+        return str(source / paths[i]), sample_rate, length, min_seconds, inside
 
     if workers == 1:
         for i in rows:
             yield i, _decode_row(*args(i))
         return
     pending, queue = {}, iter(rows)
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         while True:
             while len(pending) < 2 * workers:
                 i = next(queue, None)
@@ -350,7 +401,13 @@ def _decode_all(rows, paths, source, sample_rate, length, min_seconds, workers):
                 return
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                yield pending.pop(future), future.result()
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    raise PrepareError(f"a decoding process died (killed by the system, most often for lack of "
+                                       f"memory); rerun the same command with fewer --workers (e.g. --workers "
+                                       f"{max(1, workers // 2)}) to resume") from None
+                yield pending.pop(future), result
 
 
 class PreparedSet:
@@ -366,7 +423,11 @@ class PreparedSet:
             hint = " (an unfinished preparation: rerun `rawtag prepare` to resume it)" if (
                 self.path / WORK).exists() else " (run `rawtag prepare --source SRC --out DIR` first)"
             raise PrepareError(f"{self.path} is not a prepared data folder: no {MANIFEST}{hint}")
-        self.manifest = json.loads(manifest.read_text())
+        again = f"prepare it again: `rawtag prepare --source SRC --out {self.path} --force`"
+        self.manifest = read_json(manifest, again, keys=("params", "tags", "shape", "paths", "splits"))
+        damage = _damage(self.path, self.manifest)
+        if damage:
+            raise PrepareError(f"{self.path}: {damage}; {again} (or rerun the `rawtag prepare` that made it)")
         self.tags: list[str] = self.manifest["tags"]
         self.paths: list[str] = self.manifest["paths"]
         self.sample_rate: int = self.manifest["params"]["sample_rate"]
