@@ -45,7 +45,8 @@ def main(argv=None) -> int:
     for tag in tags:
         cells = [f"{s.per_tag[tag]:.3f}" if tag in s.per_tag else "" for s in scores.values()]
         positives = dict(zip(first.tags, first.positives.tolist(), strict=True)).get(tag, "")
-        print(f"| {tag} | {positives} | " + " | ".join(cells) + f" | {first.ceiling_per_tag.get(tag, float('nan')):.3f} |")
+        ceiling = first.ceiling_per_tag.get(tag, float("nan"))
+        print(f"| {tag} | {positives} | " + " | ".join(cells) + f" | {ceiling:.3f} |")
     return 0
 
 

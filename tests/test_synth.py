@@ -86,14 +86,51 @@ def test_label_drop_weakens_labels():
     assert 0.4 < weak / full < 0.6
 
 
-def test_mechanisms_are_audible_in_the_spectrum():
+def _peak_hz(x):
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return np.fft.rfftfreq(len(x), 1 / synth.SR)[np.argmax(spectrum)]
+
+
+def test_recorded_notes_are_in_tune_and_placed_by_the_score():
+    from rawtag.data.synth import sampler
+
+    # a recorded violin's A4 and A3 (General MIDI program 40): the strongest partial of a steady half second
+    # is the fundamental or an octave of it, so its pitch class is A, and one octave down halves it
+    a4, a3 = sampler.note(40, 69, 80), sampler.note(40, 57, 80)
+    f4, f3 = _peak_hz(a4[4000:12000]), _peak_hz(a3[4000:12000])
+    assert abs(12 * np.log2(f4 / 440.0) - round(12 * np.log2(f4 / 440.0) / 12) * 12) < 0.5
+    assert abs(12 * np.log2(f4 / f3) - round(12 * np.log2(f4 / f3) / 12) * 12) < 0.5
+    assert sampler.note(40, 69, 80) is a4  # rendered once, then served from memory
+    # play: silence before the onset, the note at its onset, cut (with its release) after its duration
+    part = sampler.play([(0.5, 69, 0.5, 80)], 40, synth.SR * 2, release=0.1)
+    half = synth.SR // 2
+    assert np.abs(part[:half]).max() == 0 and np.abs(part[half:half + 4000]).max() > 0.01
+    assert np.abs(part[int(1.1 * synth.SR) + 1:]).max() == 0
+    louder = sampler.play([(0.5, 69, 0.5, 120)], 40, synth.SR * 2, release=0.1)
+    assert np.abs(louder).max() > np.abs(part).max()
+
+
+def test_a_score_plays_each_style_as_its_facts_say():
+    items = synth.plan(300, seed=4)
+    for it in items[::12]:
+        parts = synth.score(it.song, np.random.default_rng(0))
+        names = {p.name for p in parts}
+        drummed = "drums" in it.song.instruments or "tabla" in it.song.instruments
+        assert ({"drums", "tabla"} & names != set()) == drummed, it.song
+        assert {i for i in it.song.instruments if i not in ("drums", "tabla")} <= names
+        if it.song.vocal != "none":
+            assert it.song.vocal in names
+        for p in parts:
+            if p.name in synth.REGISTER and not p.drum and p.name not in ("drone",):
+                lo, hi = synth.REGISTER[p.name]
+                assert all(lo - 12 <= n[1] <= hi + 12 for n in p.notes), (p.name, it.song.style)
+            assert all(0 <= n[0] < synth.CLIP_SECONDS + 4 and 1 <= n[3] <= 127 for n in p.notes)
+
+
+def test_voices_and_clips():
     rng = np.random.default_rng(0)
     n = synth.SR
-    piano = synth.pluck(110.0, n, rng, inharmonic=4e-4, decay=1.0, brightness=0.9)
-    spec = np.abs(np.fft.rfft(piano))
     f = np.fft.rfftfreq(n, 1 / synth.SR)
-    tenth = f[np.argmax(spec * ((f > 1050) & (f < 1250)))]
-    assert tenth > 1110  # a stiff string's 10th partial is sharp of 10 x 110 Hz
     low = synth.voice(120.0, n, rng, vowel="a")
     high = synth.voice(300.0, n, rng, vowel="a", formant_shift=1.15)
 
@@ -102,7 +139,8 @@ def test_mechanisms_are_audible_in_the_spectrum():
         return (f * spectrum).sum() / spectrum.sum()
 
     assert centroid(high) > centroid(low)
-    assert np.abs(synth.render_clip(synth.plan(1, seed=5)[0].song, rng)).max() <= 1.0
+    clip = synth.render_clip(synth.plan(1, seed=5)[0].song, rng)
+    assert clip.shape == (synth.CLIP_LEN,) and 0.01 < np.abs(clip).max() <= 1.0
 
 
 def test_bad_arguments():

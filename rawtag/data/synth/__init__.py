@@ -1,15 +1,18 @@
-"""A synthetic, MTAT-shaped tagging set: music made from sound mechanisms, labelled like MTAT.
+"""A synthetic, MTAT-shaped tagging set: scored music played on recorded instruments, labelled like MTAT.
 
 Taught in chapter 01 (data). `write_synthetic` writes the SAME on-disk format as MTAT: an
 `annotations_final.csv` with MTAT's 188 tag columns, a `clip_info_final.csv`, and 29.1 s mono MP3s at
 16 kHz (32 kbit/s) in folders 0-f, so `rawtag prepare` runs on it unchanged.
 
 How it teaches something real:
-- each tag is made by its own mechanism: plucked strings as decaying harmonic modes (guitar, harp,
-  harpsichord; sitar adds a buzzing bridge and glides), stiff-string inharmonic partials (piano), bowed
-  tones with vibrato (violin, cello, strings), breathy tones (flute), formant-filtered voices (female,
-  male, opera, choir), drum patterns at a tempo (drums, beat, fast, slow), detuned saw synths (synth,
-  techno), reverberant pads (ambient), ring modulation and stutter (weird), and level (loud, quiet);
+- the instruments are recordings: each note is a real instrument's recorded note from a General MIDI
+  SoundFont (piano, harpsichord, harp, nylon and steel guitars, overdriven and distorted electric guitars,
+  violin, cello, string sections, flute, sitar, synth leads and pads, choir, basses, drum kits), placed by
+  a sampler; lead voices, which a SoundFont lacks, are formant-filtered vowels with vibrato;
+- the music is scored as musicians play a style: a chord progression, a bass line, each instrument in a
+  role (held chords, broken chords, strums, power chords, a melody repeating its rhythm), the style's
+  drum groove with fills and crashes, four-bar phrases in which parts enter and leave, dynamics, a room,
+  compression for loud songs; so timbre, rhythm and texture carry the tags together, as in real music;
 - tags co-occur as on MTAT: a song has a style that implies its instruments (classical: strings, piano,
   harpsichord, no drums; techno: synth and beat), and instruments enter and leave across the clip;
 - labels are weak: each true fact is annotated with a per-tag probability (synonyms like "female" /
@@ -19,9 +22,11 @@ How it teaches something real:
 
 The package, one module per job:
 - `vocabulary`: the audio format, the styles, the annotator's tags (`ANNOTATOR`, `SYNTH_TAGS`), scales,
-  registers and vowels;
-- `instruments`: the sound mechanisms, and `INSTRUMENTS`, each melodic instrument's note renderer;
-- `songs`: composition: a song's facts (`draw_song`), its tags (`annotate`), one clip (`render_clip`);
+  registers, vowels, and how each style is played (instruments' programs, progressions, bass, grooves);
+- `sampler`: recorded notes from the SoundFont (`note`), placed on a time line (`play`);
+- `instruments`: what the SoundFont lacks: the formant `voice`, and `reverb`;
+- `songs`: composition: a song's facts (`draw_song`), its tags (`annotate`), its `score`, one clip
+  (`render_clip`);
 - `builder`: the set on disk: `plan`, `write_clip`, `write_synthetic`.
 Every name is also here: `from rawtag.data import synth; synth.write_synthetic(...)`.
 
@@ -30,22 +35,9 @@ Chapter: 01_data
 from __future__ import annotations
 
 from .builder import CLIP_BYTES, MARKER, ClipPlan, SynthError, plan, render_plan, write_clip, write_synthetic
-from .instruments import (
-    INSTRUMENTS,
-    bowed,
-    flute,
-    hihat,
-    kick,
-    pad,
-    pluck,
-    reverb,
-    saw_synth,
-    sitar,
-    snare,
-    tabla,
-    voice,
-)
-from .songs import Song, annotate, draw_song, render_clip
+from .instruments import reverb, voice
+from .sampler import note, notes_folder, play, soundfont
+from .songs import Part, Song, annotate, draw_song, render_clip, score
 from .vocabulary import (
     ANNOTATOR,
     CLIP_LEN,
@@ -53,6 +45,7 @@ from .vocabulary import (
     FOLDER_CYCLE,
     MAX_FREQ,
     MP3_LEVEL,
+    PARTS,
     REGISTER,
     SCALES,
     SR,
@@ -65,12 +58,11 @@ from .vocabulary import (
 __all__ = [
     # vocabulary
     "SR", "CLIP_SECONDS", "CLIP_LEN", "MAX_FREQ", "MP3_LEVEL", "FOLDER_CYCLE", "STYLES", "ANNOTATOR",
-    "SYNTH_TAGS", "SCALES", "REGISTER", "VOWELS", "midi_hz",
-    # instruments
-    "pluck", "sitar", "bowed", "flute", "voice", "saw_synth", "pad", "kick", "snare", "hihat", "tabla",
-    "reverb", "INSTRUMENTS",
+    "SYNTH_TAGS", "SCALES", "REGISTER", "VOWELS", "PARTS", "midi_hz",
+    # sampler and voices
+    "soundfont", "note", "notes_folder", "play", "voice", "reverb",
     # songs
-    "Song", "draw_song", "annotate", "render_clip",
+    "Song", "Part", "draw_song", "annotate", "score", "render_clip",
     # builder
     "ClipPlan", "plan", "render_plan", "SynthError", "write_clip", "CLIP_BYTES", "MARKER", "write_synthetic",
 ]

@@ -8,8 +8,9 @@ piano, 40 a violin, 48 a string section; bank 128 holds drum kits. The bank used
 `note` renders ONE note (an instrument, a key, a loudness) with `midirenderer` (a Rust SoundFont synth)
 as a dry 16 kHz recording, once: a clip repeats its notes and a set reuses them, so the notes are kept
 in memory and in a folder on disk (`notes_folder`: `$RAWTAG_CACHE/notes`, default `~/.cache/rawtag`),
-shared by processes and by later runs. Rendering is deterministic, so a cached note is the same note. `play` places a part's notes (onset, key, duration, loudness) on a time line: each note's
-recording is cut at its duration with a short release, as a player lifting a finger.
+shared by processes and by later runs. Rendering is deterministic, so a cached note is the same note.
+`play` places a part's notes (onset, key, duration, loudness) on a time line: each note's recording is
+cut at its duration with a short release, as a player lifting a finger.
 
 Chapter: 01_data
 """
