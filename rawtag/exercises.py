@@ -208,3 +208,38 @@ def filter_peak_frequencies(weights: np.ndarray, sample_rate: int, n_fft: int = 
     w = np.asarray(weights, np.float64).reshape(len(weights), -1)
     spectrum = np.abs(np.fft.rfft(w, n=max(n_fft, w.shape[1]), axis=1))
     return np.fft.rfftfreq(max(n_fft, w.shape[1]), 1 / sample_rate)[spectrum.argmax(axis=1)]
+
+
+# ---------------------------------------------------------------------------------------- chapter 08
+
+def transfer_by_threshold(reference, vocabulary: list, probs: np.ndarray, thresholds=(0.2, 0.3, 0.5)) -> dict:
+    """Exercise 1: for each threshold of the reference tagger's probability that makes a tag present, the
+    number of tags scored and the run's macro ROC-AUC (no bootstrap): how much the yardstick depends on it.
+
+    Chapter: 08_real_music
+    """
+    from .metrics import rank_auc
+    from .transfer import TransferError, reference_labels
+
+    out = {}
+    for threshold in thresholds:
+        try:
+            tags, y, _ = reference_labels(reference, vocabulary, present=threshold)
+        except TransferError:  # no tag has enough files with and without it at this threshold
+            out[threshold] = (0, float("nan"))
+            continue
+        ours = np.asarray(probs)[:, [vocabulary.index(t) for t in tags]]
+        out[threshold] = (len(tags), float(np.nanmean(rank_auc(y, ours))))
+    return out
+
+
+def positives_auc_correlation(transfer_score) -> float:
+    """Exercise 2: Spearman's correlation between a scored tag's number of files with it and the run's AUC
+    on it (do the tags with more examples transfer better?).
+
+    Chapter: 08_real_music
+    """
+    from scipy.stats import spearmanr
+
+    aucs = [transfer_score.per_tag[t] for t in transfer_score.tags]
+    return float(spearmanr(transfer_score.positives, aucs).statistic)

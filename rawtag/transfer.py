@@ -115,13 +115,13 @@ class TransferScore:
     ceiling_per_tag: dict[str, float]
 
 
-def reference_labels(reference: Reference, vocabulary: list[str]):
+def reference_labels(reference: Reference, vocabulary: list[str], present: float = PRESENT):
     """The scored tags of `vocabulary`, their labels [files, tags] (the reference tagger's probability >=
-    `PRESENT`) and the ceiling tagger's probabilities for them.
+    `present`) and the ceiling tagger's probabilities for them.
 
     Chapter: 08_real_music
     """
-    labels = {t: p >= PRESENT for t, p in merged_probs(reference.probs[REFERENCE_TAGGER], vocabulary).items()}
+    labels = {t: p >= present for t, p in merged_probs(reference.probs[REFERENCE_TAGGER], vocabulary).items()}
     n = len(reference.files)
     tags = [t for t, y in labels.items() if MIN_FILES <= y.sum() <= n - MIN_FILES]
     if not tags:
@@ -133,9 +133,10 @@ def reference_labels(reference: Reference, vocabulary: list[str]):
 
 
 def score(reference: Reference, vocabulary: list[str], probs: np.ndarray, resamples: int = 1000,
-          seed: int = 0) -> TransferScore:
+          seed: int = 0, present: float = PRESENT) -> TransferScore:
     """Score a run's probabilities `probs` [files, len(vocabulary)] (rows in the order of
-    `reference.files`) against the reference, beside the ceiling.
+    `reference.files`) against the reference (a tag present where it gives >= `present`), beside the
+    ceiling.
 
     Chapter: 08_real_music
     """
@@ -143,7 +144,7 @@ def score(reference: Reference, vocabulary: list[str], probs: np.ndarray, resamp
     if probs.shape != (len(reference.files), len(vocabulary)):
         raise TransferError(f"probabilities of shape {probs.shape} for {len(reference.files)} files and "
                             f"{len(vocabulary)} tags")
-    tags, y, ceiling = reference_labels(reference, vocabulary)
+    tags, y, ceiling = reference_labels(reference, vocabulary, present)
     ours = probs[:, [vocabulary.index(t) for t in tags]]
     per_tag, ceiling_per_tag = rank_auc(y, ours), rank_auc(y, ceiling)
     return TransferScore(tags, y.sum(axis=0), bootstrap(y, ours, resamples=resamples, seed=seed),

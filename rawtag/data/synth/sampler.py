@@ -28,7 +28,10 @@ from .vocabulary import SR
 
 HOLD = 4.0  # seconds a note is held at most (the score caps its notes to this)
 TAIL = 1.0  # seconds of ring after the key is released, rendered with every note
-LOUDNESS_LAYERS = (48, 80, 112)  # MIDI velocities rendered; a note's loudness picks the nearest
+#: The velocity every note is rendered at. In this SoundFont a note's velocity changes only its gain, by
+#: (velocity / 127)^2 (measured: the same waveform at 48 and 112, peak ratio 5.45 = (112 / 48)^2), so
+#: `play` renders each note once and scales it.
+VELOCITY = 100
 SILENT = 10 ** (-60 / 20)  # a rendered note is trimmed where it stays below -60 dB of its peak
 
 
@@ -49,6 +52,7 @@ def _midi(program: int, key: int, velocity: int, drum: bool) -> bytes:
     part = pretty_midi.Instrument(program=program, is_drum=drum)
     part.control_changes += [pretty_midi.ControlChange(91, 0, 0.0), pretty_midi.ControlChange(93, 0, 0.0)]
     part.notes.append(pretty_midi.Note(velocity=velocity, pitch=key, start=0.01, end=0.01 + HOLD))
+    part.control_changes.append(pretty_midi.ControlChange(91, 0, 0.01 + HOLD + TAIL))  # render the release
     song.instruments.append(part)
     buf = io.BytesIO()
     song.write(buf)
@@ -62,7 +66,7 @@ def notes_folder() -> Path:
     Chapter: 01_data
     """
     root = os.environ.get("RAWTAG_CACHE") or Path.home() / ".cache" / "rawtag"
-    return Path(root) / "notes" / f"TimGM6mb-{int(HOLD * 1000)}ms-{SR}"
+    return Path(root) / "notes" / f"TimGM6mb-{int(HOLD * 1000)}+{int(TAIL * 1000)}ms-{SR}Hz-float16"
 
 
 def _render(program: int, key: int, velocity: int, drum: bool) -> np.ndarray:
@@ -78,10 +82,11 @@ def _render(program: int, key: int, velocity: int, drum: bool) -> np.ndarray:
 
 
 @lru_cache(maxsize=4096)
-def note(program: int, key: int, velocity: int, drum: bool = False) -> np.ndarray:
-    """One note of a SoundFont instrument held for `HOLD` s then released: mono float32 at 16 kHz, trimmed
-    where it has fallen silent. `program` is the General MIDI instrument (or, with `drum`, the kit; `key`
-    is then the drum: 36 kick, 38 snare, 42 closed hi-hat ...). Cached: each note is rendered once.
+def note(program: int, key: int, velocity: int = VELOCITY, drum: bool = False) -> np.ndarray:
+    """One note of a SoundFont instrument held for `HOLD` s then released (its release rendered for up to
+    `TAIL` s): mono float32 at 16 kHz (rounded to float16, as kept on disk), trimmed where it has fallen
+    silent. `program` is the General MIDI instrument (or, with `drum`, the kit; `key` is then the drum:
+    36 kick, 38 snare, 42 closed hi-hat ...). Cached: each note is rendered once.
 
     Chapter: 01_data
     """
@@ -89,31 +94,24 @@ def note(program: int, key: int, velocity: int, drum: bool = False) -> np.ndarra
     try:
         mono = np.load(path)
     except (OSError, ValueError):  # not rendered yet (or a damaged file): render it and keep it
-        mono = _render(program, key, velocity, drum)
+        mono = _render(program, key, velocity, drum).astype(np.float16)  # as kept: a fresh note = a kept one
         tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")  # one per process: workers may race
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as f:
-                np.save(f, mono)
+                np.save(f, mono)  # float16: half the disk, its rounding far below the MP3's own noise
             os.replace(tmp, path)
         except OSError:  # a read-only or full disk: the note is still used, only not kept
             tmp.unlink(missing_ok=True)
+    mono = mono.astype(np.float32)
     mono.setflags(write=False)  # shared by every note of the cache
     return mono
 
 
-def layer(velocity: float) -> int:
-    """The rendered loudness layer nearest to a MIDI velocity.
-
-    Chapter: 01_data
-    """
-    return min(LOUDNESS_LAYERS, key=lambda v: abs(v - velocity))
-
-
 def play(events, program: int, length: int, drum: bool = False, release: float = 0.15) -> np.ndarray:
     """A part on a time line of `length` samples: each event (onset s, key, duration s, velocity 1-127)
-    plays the recorded note, cut `release` s after its duration with a fade (drums ring out), scaled by
-    velocity / its layer so loudness varies smoothly between the rendered layers.
+    plays the recorded note, cut `release` s after its duration with a fade (drums ring out), with the gain
+    of its velocity, (velocity / `VELOCITY`)^2, as the SoundFont's own velocity curve.
 
     Chapter: 01_data
     """
@@ -123,13 +121,12 @@ def play(events, program: int, length: int, drum: bool = False, release: float =
         start = int(round(onset * SR))
         if start >= length or start < 0:
             continue
-        rendered = layer(velocity)
-        sample = note(int(program), int(key), rendered, drum)
+        sample = note(int(program), int(key), VELOCITY, drum)
         n = len(sample)
         if not drum:
             n = min(n, int((min(duration, HOLD) + release) * SR))
         n = min(n, length - start)
-        gain = np.float32(velocity / rendered)
+        gain = np.float32((velocity / VELOCITY) ** 2)
         out[start:start + n] += gain * sample[:n]
         if not drum and n > len(fade):
             out[start + n - len(fade):start + n] -= gain * sample[n - len(fade):n] * (1 - fade)

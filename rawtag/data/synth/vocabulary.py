@@ -105,15 +105,16 @@ VOWELS = {"a": (800, 1150, 2900), "e": (400, 1700, 2600), "i": (300, 2200, 3000)
 #: drawn per song). Roles: `chords` (held chords), `arp` (broken chords), `comp` (chords on the beat),
 #: `strum` (a guitar's eighths), `power` (distorted root-fifth chords), `lead` (a melody), `drone`.
 PARTS = {
-    "piano": ("comp", (0, 1, 2)), "harpsichord": ("arp", (6,)), "harp": ("arp", (46,)),
-    "guitar": ("strum", (24, 25)), "eguitar": ("power", (29, 30)), "violin": ("lead", (40,)),
+    "piano": ("comp", (0, 1, 2, 3)), "harpsichord": ("arp", (6,)), "harp": ("arp", (46,)),
+    "guitar": ("strum", (24, 25, 26)), "eguitar": ("power", (29, 30)), "violin": ("lead", (40,)),
     "cello": ("lead", (42,)), "strings": ("chords", (48, 49, 44)), "flute": ("lead", (73,)),
-    "sitar": ("lead", (104,)), "synth": ("lead", (80, 81, 84, 87)), "pad": ("chords", (88, 89, 90, 91, 94, 95)),
-    "drone": ("drone", (104,)), "choir": ("chords", (52,)),
+    "sitar": ("lead", (104,)), "synth": ("lead", (80, 81, 82, 84, 85, 87)),
+    "pad": ("chords", (88, 89, 90, 91, 92, 94, 95)), "drone": ("drone", (104,)), "choir": ("chords", (52, 53)),
 }
 #: A fiddle, not a classical violin, in a country song; odd sounds (General MIDI's effects) in a weird one.
 STYLE_PROGRAMS = {("country", "violin"): (110,), ("weird", "synth"): (96, 98, 99, 101, 102, 103),
-                  ("techno", "synth"): (80, 81, 87), ("ambient", "synth"): (88, 92, 95)}
+                  ("techno", "synth"): (80, 81, 84, 87), ("ambient", "synth"): (88, 92, 95),
+                  ("pop", "piano"): (0, 1, 4, 5), ("pop", "strings"): (48, 50, 51), ("ambient", "strings"): (49, 50)}
 #: Instruments that play broken chords rather than a melody in these styles.
 STYLE_ROLES = {("techno", "synth"): "arp", ("classical", "piano"): "arp", ("ambient", "piano"): "arp",
                ("baroque", "cello"): "bass"}

@@ -1,0 +1,96 @@
+"""Scoring runs on real music against real-MTAT taggers (rawtag.transfer), on a small folder made here."""
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from rawtag import exercises, transfer
+from rawtag.metrics import rank_auc
+
+from conftest import SHARED
+
+
+def _folder(tmp_path, n=20, seed=0):
+    """n one-second files and a reference table: musicnn and vgg probabilities for four MTAT tags."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        name = f"f{i:02d}.wav"
+        sf.write(tmp_path / name, np.zeros(1600, np.float32), 16000)
+        row = {"file": name, "package": "p", "source_in_package": "s"}
+        for tagger in ("musicnn", "vgg"):
+            # "electronic" present in the first half, "electro" never; "man" in even files; "piano" never
+            row[f"{tagger}:electronic"] = 0.9 if i < n // 2 else 0.05
+            row[f"{tagger}:electro"] = 0.01
+            row[f"{tagger}:man"] = 0.6 if i % 2 == 0 else 0.1
+            row[f"{tagger}:piano"] = float(rng.uniform(0, 0.2))
+        rows.append(row)
+    with open(tmp_path / transfer.REFERENCE, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter="\t")
+        w.writeheader()
+        w.writerows(rows)
+    return tmp_path
+
+
+def test_synonyms_map_onto_the_run_vocabulary_by_their_largest_column(tmp_path):
+    ref = transfer.read_reference(_folder(tmp_path))
+    merged = transfer.merged_probs(ref.probs["musicnn"], ["electro", "male", "piano", "jazz"])
+    assert set(merged) == {"electro", "male", "piano"}  # no MTAT column stands for "jazz" here
+    np.testing.assert_allclose(merged["electro"], ref.probs["musicnn"]["electronic"])  # max(electro, electronic)
+    np.testing.assert_allclose(merged["male"], ref.probs["musicnn"]["man"])
+    tags, y, _ = transfer.reference_labels(ref, ["electro", "male", "piano"])
+    assert tags == ["electro", "male"]  # piano is never present: not scored
+    assert y[:, 0].sum() == 10 and y[:, 1].sum() == 10
+
+
+def test_score_agrees_with_a_direct_auc_and_ranks_a_perfect_run_at_one(tmp_path):
+    ref = transfer.read_reference(_folder(tmp_path))
+    vocab = ["male", "electro", "piano"]
+    n = len(ref.files)
+    perfect = np.zeros((n, 3))
+    perfect[:, 0] = ref.probs["musicnn"]["man"]
+    perfect[:, 1] = ref.probs["musicnn"]["electronic"]
+    s = transfer.score(ref, vocab, perfect, resamples=200)
+    assert s.auc.value == pytest.approx(1.0) and s.ceiling.value == pytest.approx(1.0)
+    noisy = np.random.default_rng(1).random((n, 3))
+    s = transfer.score(ref, vocab, noisy, resamples=200)
+    tags, y, _ = transfer.reference_labels(ref, vocab)
+    direct = rank_auc(y, noisy[:, [vocab.index(t) for t in tags]])
+    assert s.auc.value == pytest.approx(direct.mean())
+    assert s.auc.low <= s.auc.value <= s.auc.high
+    with pytest.raises(transfer.TransferError, match="shape"):
+        transfer.score(ref, vocab, noisy[:, :2])
+
+
+def test_bad_folders_are_named(tmp_path):
+    with pytest.raises(transfer.TransferError, match="no reference.tsv"):
+        transfer.read_reference(tmp_path)
+    folder = _folder(tmp_path)
+    (folder / "f03.wav").unlink()
+    with pytest.raises(transfer.TransferError, match="not in"):
+        transfer.read_reference(folder)
+
+
+def test_transfer_exercises(tmp_path):
+    ref = transfer.read_reference(_folder(tmp_path))
+    vocab = ["male", "electro"]
+    probs = np.random.default_rng(2).random((len(ref.files), 2))
+    by_threshold = exercises.transfer_by_threshold(ref, vocab, probs, thresholds=(0.3, 0.95))
+    assert by_threshold[0.3][0] == 2 and by_threshold[0.95] == (0, by_threshold[0.95][1])
+    s = transfer.score(ref, vocab, probs, resamples=50)
+    assert by_threshold[0.3][1] == pytest.approx(s.auc.value)
+    rho = exercises.positives_auc_correlation(s)
+    assert np.isnan(rho) or -1 <= rho <= 1
+
+
+@pytest.mark.skipif(not (SHARED / "realmusic" / transfer.REFERENCE).exists(), reason="no shared/realmusic")
+def test_the_real_music_ceiling_is_the_published_one():
+    ref = transfer.read_reference(SHARED / "realmusic")
+    vocab = ["ambient", "beat", "classical", "drum", "electro", "fast", "slow", "string", "techno", "violin",
+             "female", "male", "guitar", "synth", "piano"]
+    tags, y, ceiling = transfer.reference_labels(ref, vocab)
+    assert len(tags) == 10  # the folder's README: 10 tags with >= 5 files with and without
+    assert np.nanmean(rank_auc(y, ceiling)) == pytest.approx(0.966, abs=0.0005)
