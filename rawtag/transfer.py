@@ -50,6 +50,7 @@ class Reference:
 
     folder: Path
     files: list[str]  # file names, in the order of the rows
+    sources: list[str]  # where each file comes from (the table's `package` column; "" where it has none)
     probs: dict[str, dict[str, np.ndarray]]  # tagger -> MTAT tag -> probability per file
 
 
@@ -80,7 +81,7 @@ def read_reference(folder: str | os.PathLike) -> Reference:
     absent = [r["file"] for r in rows if not (folder / r["file"]).is_file()]
     if absent:
         raise TransferError(f"{len(absent)} files of {path} are not in {folder} (first: {absent[0]})")
-    return Reference(folder, [r["file"] for r in rows], probs)
+    return Reference(folder, [r["file"] for r in rows], [r.get("package") or "" for r in rows], probs)
 
 
 def merged_probs(tag_probs: dict[str, np.ndarray], vocabulary: list[str]) -> dict[str, np.ndarray]:
