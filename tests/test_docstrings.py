@@ -12,7 +12,7 @@ from pathlib import Path
 import rawtag
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-CHAPTER = re.compile(r"^Chapter: (0[1-7]_[a-z_]+)$", re.MULTILINE)
+CHAPTER = re.compile(r"^Chapter: (0[1-8]_[a-z_]+)$", re.MULTILINE)
 
 
 def modules():
@@ -61,4 +61,4 @@ def test_the_rule_itself():
     assert chapter_problem("Does a thing. Chapter 03.") == "no `Chapter: NN_name` line"
     assert chapter_problem("Does a thing.\n\n    Chapter: 03_base_cnn\n    ") is None
     assert chapter_problem("Does a thing.\n\nChapter: 03_base_cnns") == "names no chapter notebook: 03_base_cnns"
-    assert chapter_problem("Does a thing.\n\nChapter: 08_more") == "no `Chapter: NN_name` line"
+    assert chapter_problem("Does a thing.\n\nChapter: 09_more") == "no `Chapter: NN_name` line"
