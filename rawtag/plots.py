@@ -84,6 +84,31 @@ def waveform(x: np.ndarray, sample_rate: int, title: str, subclip_samples: int |
     return fig
 
 
+def score_roll(parts, title: str, seconds: float = 8.0):
+    """A score as a piano roll: each part's notes (`rawtag.data.synth.Part`) as bars at their MIDI key over
+    time, one colour per part; drum hits as ticks at their drum's key (General MIDI: 36 kick, 38 snare, 42
+    hi-hat, 60-64 bongos and congas).
+
+    Chapter: 01_data
+    """
+    fig, ax = _figure(9, 3.4)
+    for i, part in enumerate(parts):
+        notes = [n for n in part.notes if n[0] < seconds]
+        color = f"C{i % 10}"
+        if part.drum:
+            ax.scatter([n[0] for n in notes], [n[1] for n in notes], marker="|", s=40, color=color,
+                       label=f"{part.name} (drums)")
+        else:
+            ax.hlines([n[1] for n in notes], [n[0] for n in notes], [min(n[0] + n[2], seconds) for n in notes],
+                      color=color, linewidth=2.5, label=part.name)
+    ax.set_xlim(0, seconds)
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("MIDI key (60 = middle C)")
+    ax.set_title(title, fontsize=9)
+    fig.legend(fontsize=7, loc="outside right center", frameon=False)
+    return fig
+
+
 def sample_histograms(samples: dict, title: str, bins: int = 201):
     """One histogram per named array of sample values (log counts), side by side.
 
