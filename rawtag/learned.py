@@ -55,26 +55,33 @@ def passband(freqs: np.ndarray, gain: np.ndarray, drop_db: float = 3.0) -> tuple
     return float(freqs[lo]), float(freqs[peak]), float(freqs[hi])
 
 
-def clip_spectra(clips, n_fft: int = N_FFT, frames: int | None = 32) -> np.ndarray:
+def clip_spectra(clips, n_fft: int = N_FFT, frames: int | None = 32, rows=None) -> np.ndarray:
     """The power spectrum [clips, n_fft // 2 + 1] of each clip (rows of int16 or float samples): the mean
-    |X(f)|^2 over Hann-windowed frames of n_fft samples (Welch's method, no overlap). `frames` spreads that
-    many frames evenly over each clip (None: every frame); 32 frames of 4,096 samples read a third of a
-    29 s clip at 12 kHz and estimate its spectrum well enough to compare bands.
+    |X(f)|^2 over Hann-windowed frames of n_fft samples (Welch's method, no overlap), the frame's weighted
+    mean removed first (a constant offset is not sound). `frames` spreads that many frames evenly over each
+    clip (None: every frame); 32 frames of 4,096 samples read a third of a 29 s clip at 12 kHz and estimate
+    its spectrum well enough to compare bands. With `rows`, only those rows of `clips` (a prepared set's
+    memmap) are read, one at a time and only the frames used, in the order given.
 
     Chapter: 03_base_cnn
     """
-    x = np.asarray(clips)
-    x = x.reshape(-1, x.shape[-1])
+    if rows is None:
+        x = np.asarray(clips)
+        x = x.reshape(-1, x.shape[-1])
+        rows = range(len(x))
+    else:
+        x, rows = clips, [int(r) for r in np.asarray(rows).ravel()]
     scale = 32768.0 if np.issubdtype(x.dtype, np.integer) else 1.0
-    total = x.shape[1] // n_fft
+    total = x.shape[-1] // n_fft
     if total < 1:
-        raise ValueError(f"clips of {x.shape[1]} samples are shorter than one frame of {n_fft}")
+        raise ValueError(f"clips of {x.shape[-1]} samples are shorter than one frame of {n_fft}")
     starts = np.arange(total) * n_fft
     if frames is not None and frames < total:
         starts = starts[np.linspace(0, total - 1, frames).round().astype(int)]
     window = np.hanning(n_fft)
-    out = np.empty((len(x), n_fft // 2 + 1))
-    for i, row in enumerate(x):  # clip by clip: a memmap row is read once, and memory stays small
+    out = np.empty((len(rows), n_fft // 2 + 1))
+    for i, r in enumerate(rows):  # clip by clip, frame by frame: memory stays small however many clips
+        row = x[r]
         chunk = np.stack([row[s:s + n_fft] for s in starts]).astype(np.float64) / scale
         chunk *= window
         chunk -= np.outer(chunk.sum(axis=1) / window.sum(), window)  # a constant offset is not music: no 0 Hz
@@ -92,7 +99,7 @@ def average_spectrum(data, split: str = "train", clips: int | None = 32, n_fft: 
     rows = data.rows(split)
     if clips is not None and clips < len(rows):
         rows = np.sort(np.random.default_rng(seed).choice(rows, clips, replace=False))
-    power = clip_spectra(data.clips[rows], n_fft, frames)
+    power = clip_spectra(data.clips, n_fft, frames, rows=rows)
     return np.fft.rfftfreq(n_fft, 1 / data.sample_rate), power.mean(axis=0)
 
 
@@ -164,11 +171,14 @@ def feature_maps(model, x, subclip: int = 0) -> list[dict]:
     """Every stage of a `FrameCNN` (`model.stages`) for one clip `x` [1, 10, 1, N] (already normalized, as
     `rawtag.data.batches.Batches` hands it): one dict per stage with `name`, `shape` (the whole clip's
     output shape) and `values`, a float numpy array of sub-clip `subclip`'s part ([channels, time] before
-    global pooling, [features] after it; the last stages, pooled over sub-clips, as they are).
+    global pooling, [features] after it; the last stages, pooled over sub-clips, as they are). A stage
+    that ends in a ReLU (the front end) also gets `before_relu`, its values before the ReLU cut the
+    negative ones to zero (None elsewhere).
 
     Chapter: 03_base_cnn
     """
     import torch
+    from torch import nn
 
     x = torch.as_tensor(x)
     if x.ndim != 4 or x.shape[0] != 1:
@@ -179,13 +189,18 @@ def feature_maps(model, x, subclip: int = 0) -> list[dict]:
     model.eval()
     try:
         with torch.no_grad():
-            for name, _module, y in model.stages(x):
-                values = y.float().cpu().numpy()
+            def part(t):
+                values = t.float().cpu().numpy()
                 if values.shape[0] == subclips:  # [10, ...]: the sub-clips are the batch
-                    values = values[subclip]
-                elif values.shape[0] == 1:  # [1, ...]: the clip
-                    values = values[0]
-                out.append({"name": name, "shape": tuple(y.shape), "values": values})
+                    return values[subclip]
+                return values[0] if values.shape[0] == 1 else values  # [1, ...]: the clip
+
+            before = x
+            for name, module, y in model.stages(x):
+                relu = isinstance(module, nn.Sequential) and isinstance(module[-1], nn.ReLU)
+                out.append({"name": name, "shape": tuple(y.shape), "values": part(y),
+                            "before_relu": part(module[:-1](before)) if relu else None})
+                before = y
     finally:
         model.train(was_training)
     return out

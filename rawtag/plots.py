@@ -356,7 +356,7 @@ def auc_vs_share(shares: dict, aucs: dict, title: str, positives: dict | None = 
     ax.axhline(0.5, color="gray", linestyle="--", linewidth=0.8, label="chance")
     if rho is not None and np.isfinite(rho[0]):
         ax.plot([], [], " ", label=f"Spearman rho {rho[0]:+.2f} [{rho[1]:+.2f}, {rho[2]:+.2f}]")
-    _finish(ax, title, xlabel, "validation ROC-AUC")
+    _finish(ax, textwrap.fill(title, 80), xlabel, "validation ROC-AUC")
     return fig
 
 
@@ -465,7 +465,9 @@ def feature_maps(maps: list, sample_rate: int, stride: int, title: str):
     heights = [1.0 if np.ndim(m["values"]) == 1 or np.shape(m["values"])[0] == 1 else 1.4 for m in shown]
     fig, axes = _figure(9, 1.05 * sum(heights) + 0.6, nrows=len(shown), gridspec_kw={"height_ratios": heights})
     axes = np.atleast_1d(axes)
+    logits = False  # the logits and whatever pools them: green
     for ax, m in zip(axes, shown, strict=True):
+        logits = logits or "logits" in m["name"]
         v = np.asarray(m["values"], np.float64)
         name = f"{m['name']}: {list(m['shape'])}"
         if m["name"].startswith("flatten"):  # the input samples
@@ -474,7 +476,13 @@ def feature_maps(maps: list, sample_rate: int, stride: int, title: str):
             ax.set_xlim(0, len(x) / sample_rate)
             ax.set_ylabel("sample", fontsize=7)
         elif v.ndim == 2 and v.shape[0] == 1:  # one channel over time: the front end
-            ax.plot(np.arange(v.shape[1]) * stride / sample_rate, v[0], color="tab:orange", linewidth=0.6)
+            t = np.arange(v.shape[1]) * stride / sample_rate
+            if m.get("before_relu") is not None:
+                ax.plot(t, np.asarray(m["before_relu"]).reshape(-1), color="gray", linewidth=0.5, alpha=0.7,
+                        label="before the ReLU")
+            ax.plot(t, v[0], color="tab:orange", linewidth=0.8, label="output (after the ReLU)")
+            if m.get("before_relu") is not None:
+                ax.legend(fontsize=6, loc="upper right", ncols=2)
             ax.set_xlim(0, len(maps[0]["values"].reshape(-1)) / sample_rate)
             ax.set_ylabel("output", fontsize=7)
         elif v.ndim == 2:  # channels x time
@@ -486,8 +494,7 @@ def feature_maps(maps: list, sample_rate: int, stride: int, title: str):
             fig.colorbar(im, ax=ax, pad=0.01, fraction=0.03)
         else:  # a vector
             v = v.reshape(-1)
-            ax.bar(np.arange(len(v)), v, color="tab:purple" if "logits" not in m["name"] else "tab:green",
-                   width=0.85)
+            ax.bar(np.arange(len(v)), v, color="tab:green" if logits else "tab:purple", width=0.85)
             ax.axhline(0, color="gray", linewidth=0.5)
             ax.set_xlim(-0.6, len(v) - 0.4)
             ax.set_ylabel("value", fontsize=7)

@@ -64,6 +64,9 @@ def test_clip_spectra_find_a_sines_frequency_and_ignore_an_offset():
     assert learned.clip_spectra(x[None], frames=2).shape == power.shape
     with pytest.raises(ValueError, match="shorter than one frame"):
         learned.clip_spectra(np.zeros((1, 100)))
+    three = np.stack([(tone(f) * 32767).astype(np.int16) for f in (200, 700, 1500)])
+    np.testing.assert_allclose(learned.clip_spectra(three, frames=4, rows=[2, 0]),
+                               learned.clip_spectra(three, frames=4)[[2, 0]])
 
 
 def test_passed_share_and_band_share():
@@ -131,6 +134,8 @@ def test_feature_maps_walk_every_stage_of_one_clip():
     np.testing.assert_allclose(maps[0]["values"].ravel(), x[0, 3, 0].numpy())
     assert maps[1]["shape"] == (10, 1, 136) and maps[1]["values"].shape == (1, 136)
     assert maps[3]["values"].shape == (32, 116)
+    np.testing.assert_allclose(maps[1]["values"], np.maximum(maps[1]["before_relu"], 0), atol=1e-6)
+    assert maps[1]["before_relu"].min() < 0 and maps[3]["before_relu"] is None
     with torch.no_grad():
         np.testing.assert_allclose(maps[-1]["values"], model(x)[0].numpy(), atol=1e-6)
     with pytest.raises(ValueError, match="one clip"):
@@ -190,6 +195,7 @@ def test_feature_maps_figure_has_a_panel_per_stage_with_its_shape():
     assert len(panels) == len(kept)
     assert panels[1].get_title(loc="left").endswith("[10, 1, 136]")
     assert len(panels[3].images) == 1 and panels[3].images[0].get_array().shape == (32, 116)
+    assert [line.get_label() for line in panels[1].lines] == ["before the ReLU", "output (after the ReLU)"]
 
 
 def test_train_valid_curves_marks_the_lowest_validation_loss():
