@@ -229,6 +229,38 @@ def loss_curves(histories: dict, title: str, smooth: int = 5):
     return fig
 
 
+def train_valid_curves(history: dict, title: str):
+    """Training and validation loss per epoch (left) and validation ROC-AUC per epoch (right) of one run:
+    the test of the paper's claim that the base CNN did not overfit (section VII). The lowest validation
+    loss and the highest AUC are marked. The training loss is the epoch's running mean, taken while the
+    weights still moved; the validation loss is measured after the epoch (`rawtag.learned.train_valid_gap`
+    gives the numbers).
+
+    Chapter: 03_base_cnn
+    """
+    rows = history["epochs"]
+    e = np.array([r["epoch"] for r in rows])
+    train, valid = np.array([r["train_loss"] for r in rows]), np.array([r["valid_loss"] for r in rows])
+    auc = np.array([r["valid_roc_auc"] for r in rows], np.float64)
+    fig, (left, right) = _figure(10, 3.2, ncols=2)
+    marker = "o" if len(e) <= 30 else None
+    left.plot(e, train, color="tab:blue", marker=marker, markersize=3, label="training (mean over the epoch)")
+    left.plot(e, valid, color="tab:red", marker=marker, markersize=3, label="validation (after the epoch)")
+    low = int(np.nanargmin(valid))
+    left.axvline(e[low], color="tab:red", linestyle=":", linewidth=0.8,
+                 label=f"lowest validation loss: epoch {e[low]}")
+    _finish(left, "binary cross-entropy per epoch", "epoch", "loss")
+    right.plot(e, auc, color="tab:green", marker=marker, markersize=3, label="validation ROC-AUC")
+    if np.isfinite(auc).any():
+        high = int(np.nanargmax(auc))
+        right.axvline(e[high], color="tab:green", linestyle=":", linewidth=0.8, label=f"highest: epoch {e[high]}")
+    _finish(right, "validation ROC-AUC per epoch", "epoch", "ROC-AUC")
+    for ax in (left, right):
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def _mark_thresholds(ax, xs, ys, thresholds):
     """Write each point's score threshold beside it (for worked examples with a handful of clips)."""
     for x, y, t in zip(xs, ys, thresholds, strict=True):
@@ -324,6 +356,35 @@ def per_tag_auc(per_tag: dict, title: str, positives: dict | None = None, min_po
     return fig
 
 
+def auc_vs_share(shares: dict, aucs: dict, title: str, positives: dict | None = None, min_positives: int = 5,
+                 rho: tuple | None = None, xlabel: str = "share of the tag's clips' energy the filter passes"):
+    """One point per tag: its validation ROC-AUC against a per-tag quantity `shares` (e.g.
+    `rawtag.learned.tag_shares` of `passed_share`), each point labelled with the tag. Tags with fewer than
+    `min_positives` positives (given `positives`) are light grey; tags with a NaN on either axis are left
+    out. `rho` = (value, low, high), Spearman's rank correlation over the reliable tags with its interval,
+    goes into the legend.
+
+    Chapter: 05_qualitative
+    """
+    tags = [t for t in aucs if t in shares and np.isfinite(aucs[t]) and np.isfinite(shares[t])]
+    few = {t: positives is not None and positives.get(t, min_positives) < min_positives for t in tags}
+    fig, ax = _figure(7, 4.2)
+    for unreliable, color, label in ((False, "tab:green", f"{min_positives} or more positives"),
+                                     (True, "lightgray", f"fewer than {min_positives} positives")):
+        group = [t for t in tags if few[t] == unreliable]
+        if group:
+            ax.scatter([shares[t] for t in group], [aucs[t] for t in group], color=color, s=18, label=label,
+                       zorder=3 if not unreliable else 2)
+    for t in tags:
+        ax.annotate(str(t), (shares[t], aucs[t]), fontsize=6, xytext=(3, 2), textcoords="offset points",
+                    color="dimgray" if few[t] else "black")
+    ax.axhline(0.5, color="gray", linestyle="--", linewidth=0.8, label="chance")
+    if rho is not None and np.isfinite(rho[0]):
+        ax.plot([], [], " ", label=f"Spearman rho {rho[0]:+.2f} [{rho[1]:+.2f}, {rho[2]:+.2f}]")
+    _finish(ax, textwrap.fill(title, 80), xlabel, "validation ROC-AUC")
+    return fig
+
+
 def intervals(values: dict, title: str, xlabel: str, reference: float | None = None, reference_label: str = ""):
     """Dot-and-whisker rows, in the given order top to bottom: each name's point and its interval.
     `values` maps names to (point, low, high) or to `rawtag.metrics.Interval`; `reference` draws a vertical
@@ -412,6 +473,62 @@ def architecture(model, title: str, input_shape=(1, 10, 1, 34950)):
     kinds = dict.fromkeys(k for *_, k in rows)
     fig.legend(handles=[Patch(facecolor=KIND_COLORS[k], edgecolor="dimgray", label=k) for k in kinds],
                loc="outside right center", fontsize=8, title="stage", title_fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def feature_maps(maps: list, sample_rate: int, stride: int, title: str):
+    """What each stage of a `FrameCNN` outputs for one sub-clip (`rawtag.learned.feature_maps`), top to
+    bottom, each panel titled with the stage and its output shape for the whole clip: the input waveform
+    and the one-filter front end as lines, the conv + pool pairs as images (channel x time, one colour scale
+    per panel), and the vectors after global pooling as bars. Time in seconds: a step of the layers above
+    the front end is `stride` samples (their windows start a few steps late, not drawn).
+
+    Chapter: 03_base_cnn
+    """
+    shown = [m for m in maps if not m["name"].startswith(("reshape", "dropout"))]
+    heights = [1.0 if np.ndim(m["values"]) == 1 or np.shape(m["values"])[0] == 1 else 1.4 for m in shown]
+    fig, axes = _figure(9, 1.05 * sum(heights) + 0.6, nrows=len(shown), gridspec_kw={"height_ratios": heights})
+    axes = np.atleast_1d(axes)
+    logits = False  # the logits and whatever pools them: green
+    for ax, m in zip(axes, shown, strict=True):
+        logits = logits or "logits" in m["name"]
+        v = np.asarray(m["values"], np.float64)
+        name = f"{m['name']}: {list(m['shape'])}"
+        if m["name"].startswith("flatten"):  # the input samples
+            x = v.reshape(-1)
+            ax.plot(np.arange(len(x)) / sample_rate, x, color="tab:blue", linewidth=0.3)
+            ax.set_xlim(0, len(x) / sample_rate)
+            ax.set_ylabel("sample", fontsize=7)
+        elif v.ndim == 2 and v.shape[0] == 1:  # one channel over time: the front end
+            t = np.arange(v.shape[1]) * stride / sample_rate
+            if m.get("before_relu") is not None:
+                ax.plot(t, np.asarray(m["before_relu"]).reshape(-1), color="gray", linewidth=0.5, alpha=0.7,
+                        label="before the ReLU")
+            ax.plot(t, v[0], color="tab:orange", linewidth=0.8, label="output (after the ReLU)")
+            if m.get("before_relu") is not None:
+                ax.legend(fontsize=6, loc="upper right", ncols=2)
+            ax.set_xlim(0, len(maps[0]["values"].reshape(-1)) / sample_rate)
+            ax.set_ylabel("output", fontsize=7)
+        elif v.ndim == 2:  # channels x time
+            seconds = v.shape[1] * stride / sample_rate
+            im = ax.imshow(v, aspect="auto", origin="lower", cmap="magma", interpolation="nearest",
+                           extent=[0, seconds, 0, v.shape[0]])
+            ax.set_xlim(0, len(maps[0]["values"].reshape(-1)) / sample_rate)
+            ax.set_ylabel("channel", fontsize=7)
+            fig.colorbar(im, ax=ax, pad=0.01, fraction=0.03)
+        else:  # a vector
+            v = v.reshape(-1)
+            ax.bar(np.arange(len(v)), v, color="tab:green" if logits else "tab:purple", width=0.85)
+            ax.axhline(0, color="gray", linewidth=0.5)
+            ax.set_xlim(-0.6, len(v) - 0.4)
+            ax.set_ylabel("value", fontsize=7)
+        ax.set_title(name, fontsize=8, loc="left")
+        ax.tick_params(labelsize=7)
+    temporal = [ax for ax, m in zip(axes, shown, strict=True)
+                if np.ndim(m["values"]) == 2 or m["name"].startswith("flatten")]
+    if temporal:
+        temporal[-1].set_xlabel("time in the sub-clip (s)", fontsize=8)
     fig.suptitle(title, fontsize=10)
     return fig
 
@@ -522,6 +639,77 @@ def _responses(weights, sample_rate: int, n_fft: int):
     n = max(n_fft, w.shape[1])
     response = 20 * np.log10(np.abs(np.fft.rfft(w, n=n, axis=1)) + 1e-12)
     return w, np.fft.rfftfreq(n, 1 / sample_rate), response - response.max(axis=1, keepdims=True)
+
+
+def octave_bands(sample_rate: int, lowest: float = 31.25) -> list[tuple[float, float]]:
+    """Octave bands [0, lowest], [lowest, 2 lowest], ... up to the Nyquist frequency, for `filter_spectrum`.
+
+    Chapter: 03_base_cnn
+    """
+    edges = [0.0, lowest]
+    while edges[-1] * 2 < sample_rate / 2:
+        edges.append(edges[-1] * 2)
+    edges.append(sample_rate / 2)
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def filter_spectrum(filters: dict, sample_rate: int, freqs: np.ndarray, power: np.ndarray, title: str,
+                    n_fft: int | None = None):
+    """First-layer filters against the energy of the data. Left: the data's average power spectrum
+    (`rawtag.learned.average_spectrum`: `freqs`, `power`) in dB re. its peak, filled grey, and each
+    filter's power gain in dB re. its peak (log frequency); for a single filter, also what it passes (the
+    spectrum times the gain) and its -3 dB band. Right: per octave band, the share of the data's energy
+    there (grey) and the share the filter passes there (one bar per filter), whose sum over bands is the
+    filter's `passed_share`. `filters` maps a label (a (length, stride) gets the paper's colour) to weights
+    [1, 1, L] or [L]; chapter 03 passes one, chapter 04 the five settings.
+
+    Chapter: 03_base_cnn
+    """
+    from .learned import filter_gain, passband
+
+    freqs, power = np.asarray(freqs, np.float64), np.asarray(power, np.float64)
+    n_fft = n_fft or 2 * (len(freqs) - 1)
+    gains = {label: filter_gain(np.asarray(w).reshape(-1)[None], sample_rate, n_fft)[1][0]
+             for label, w in filters.items()}
+    for label, g in gains.items():
+        if len(g) != len(freqs):
+            raise ValueError(f"filter {label!r}: {len(g)} bins for a spectrum of {len(freqs)}: a filter longer "
+                             f"than the spectrum's n_fft ({n_fft}) needs a longer one")
+    fig, (left, right) = _figure(11, 3.6, ncols=2, gridspec_kw={"width_ratios": [1.4, 1]})
+    f = freqs[1:]  # log axis: leave 0 Hz out
+    db = 10 * np.log10(power[1:] / power[1:].max() + 1e-12)
+    left.fill_between(f, -80, db, color="lightgray", label="data: average power spectrum")
+    single = len(gains) == 1
+    for i, (label, g) in enumerate(gains.items()):
+        color = _color(label, i)
+        left.plot(f, 10 * np.log10(g[1:] + 1e-12), color=color, linewidth=1.2,
+                  label=f"filter gain{'' if single else ': ' + _legend(label)}")
+        if single:
+            passed = power[1:] * g[1:]
+            left.plot(f, 10 * np.log10(passed / power[1:].max() + 1e-12), color="black", linewidth=0.8,
+                      linestyle="--", label="what it passes (spectrum x gain)")
+            lo, peak, hi = passband(freqs, g)
+            left.axvspan(max(lo, f[0]), hi, color=color, alpha=0.15,
+                         label=f"-3 dB band {lo:,.0f}-{hi:,.0f} Hz, peak {peak:,.0f} Hz")
+    left.set_xscale("log")
+    left.set_xlim(f[0], freqs[-1])
+    left.set_ylim(-60, 3)
+    _finish(left, "gain and spectrum", "frequency (Hz, log scale)", "dB re. peak")
+    left.legend(fontsize=7, loc="lower left")
+    bands = octave_bands(sample_rate)
+    x = np.arange(len(bands))
+    total = power.sum()
+    inside = [(freqs >= a) & (freqs < b if k < len(bands) - 1 else freqs <= b) for k, (a, b) in enumerate(bands)]
+    width = 0.8 / (len(gains) + 1)
+    right.bar(x - 0.4 + width / 2, [power[m].sum() / total for m in inside], width, color="lightgray",
+              label="share of the data's energy")
+    for i, (label, g) in enumerate(gains.items()):
+        right.bar(x - 0.4 + width * (i + 1.5), [(power[m] * g[m]).sum() / total for m in inside], width,
+                  color=_color(label, i), label="share it passes" + ("" if single else f": {_legend(label)}"))
+    right.set_xticks(x, [f"{a:,.0f}-{b:,.0f}" for a, b in bands], rotation=35, ha="right", fontsize=7)
+    _finish(right, "energy per octave band", "band (Hz)", "share of the data's energy")
+    fig.suptitle(title, fontsize=10)
+    return fig
 
 
 def filter_responses(weights: np.ndarray, sample_rate: int, title: str, n_fft: int = 512):
