@@ -134,7 +134,8 @@ def test_block_trend_recovers_a_slope_and_ignores_block_offsets():
 def test_power_matches_published_values_and_is_alpha_at_zero():
     from rawtag.metrics import detectable, power_t, seeds_needed
 
-    assert power_t(0.0, 1.0, 9) == pytest.approx(0.05)
+    assert power_t(0.0, 1.0, 9) == pytest.approx(0.05, abs=1e-5)
+    assert power_t(0.3, 1 / np.sqrt(90), 89) == pytest.approx(0.8038, abs=5e-4)  # large df: the fast branch
     # one-sample / paired t, d = 1, n = 10, two-sided 5 %: power 0.803 (G*Power); d = 0.5 needs n = 34
     assert power_t(1.0, 1 / np.sqrt(10), 9) == pytest.approx(0.8031, abs=5e-4)
     assert seeds_needed(0.5, 1.0) == 34 and seeds_needed(1.0, 1.0) == 10
