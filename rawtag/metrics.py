@@ -13,6 +13,7 @@ Chapter: 03_base_cnn
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -165,3 +166,136 @@ def seed_interval(values, level: float = 0.95) -> Interval:
         return Interval(mean, float("nan"), float("nan"), level, len(values))
     half = t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
     return Interval(mean, mean - half, mean + half, level, len(values))
+
+
+@dataclass
+class Estimate(Interval):
+    """An estimate with a t interval: also its standard error `se` and the `df` (degrees of freedom) of the
+    t distribution behind the interval, which is what a power calculation needs (`detectable`).
+
+    Chapter: 04_sweep
+    """
+
+    se: float = float("nan")
+    df: int = 0
+
+
+def _t_estimate(value: float, se: float, df: int, level: float) -> Estimate:
+    from scipy.stats import t
+
+    if df < 1 or not np.isfinite(se):
+        return Estimate(float(value), float("nan"), float("nan"), level, 0, float("nan"), int(df))
+    half = float(t.ppf(0.5 + level / 2, df) * se)
+    return Estimate(float(value), float(value) - half, float(value) + half, level, 0, float(se), int(df))
+
+
+def paired_difference(a, b, level: float = 0.95) -> Estimate:
+    """Mean over seeds of a[i] - b[i], where a[i] and b[i] are two settings' scores from the same seed i
+    (same training order and clips), with a t interval over seeds: the seed-to-seed noise both settings
+    share cancels in each difference. The interval is about these validation clips; clip-sampling noise
+    is `bootstrap`'s business.
+
+    Chapter: 04_sweep
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"paired scores must be two equal 1-D arrays (one value per seed): {a.shape}, {b.shape}")
+    d = a - b
+    n = len(d)
+    se = d.std(ddof=1) / np.sqrt(n) if n > 1 else float("nan")
+    return _t_estimate(d.mean(), se, n - 1, level)
+
+
+def block_trend(values, x, level: float = 0.95) -> Estimate:
+    """Slope of `values` [blocks, settings] against `x` (one number per setting, e.g. log2 of the stride),
+    each block (a seed) with its own intercept: least squares on the values centred within each block, with
+    a t interval on blocks x (settings - 1) - 1 degrees of freedom. Residuals include any departure of the
+    settings from a straight line, so a curved relation widens the interval rather than narrowing it.
+
+    Chapter: 04_sweep
+    """
+    y = np.asarray(values, np.float64)
+    x = np.asarray(x, np.float64)
+    if y.ndim != 2 or y.shape[1] != len(x):
+        raise ValueError(f"values must be [blocks, settings] with one x per setting; got {y.shape} and {len(x)} x")
+    if np.ptp(x) == 0:
+        raise ValueError("x must take at least two different values for a slope")
+    yc = y - y.mean(axis=1, keepdims=True)
+    xc = np.broadcast_to(x - x.mean(), y.shape)
+    sxx = float((xc ** 2).sum())
+    slope = float((xc * yc).sum() / sxx)
+    df = y.size - y.shape[0] - 1
+    se = float(np.sqrt(((yc - slope * xc) ** 2).sum() / df / sxx)) if df > 0 else float("nan")
+    return _t_estimate(slope, se, df, level)
+
+
+def power_t(effect: float, se: float, df: int, level: float = 0.95) -> float:
+    """Power of the two-sided t test at `level` (5 % false alarms at 0.95) to find a true `effect` whose
+    estimate has standard error `se` on `df` degrees of freedom: the chance that the interval excludes 0.
+    Exact: the noncentral t distribution, by numerical integration.
+
+    Chapter: 04_sweep
+    """
+    from scipy.stats import norm, t
+
+    crit = t.ppf(0.5 + level / 2, df)
+    ncp = abs(effect) / se
+    # T = (Z + ncp) / sqrt(V / df), V ~ chi2(df): average P(|T| > crit | V) over V's quantiles (Gauss-Legendre
+    # in the quantile u, so any df works; scipy's nct returns NaN far in its tails)
+    root, w = _chi_nodes(int(df))
+    s = crit * root
+    return float(min(1.0, np.sum(w * (norm.sf(s - ncp) + norm.cdf(-s - ncp)))))
+
+
+@lru_cache(maxsize=256)
+def _chi_nodes(df: int) -> tuple[np.ndarray, np.ndarray]:
+    """sqrt(V / df) at the Gauss-Legendre nodes of V's quantiles (V ~ chi2(df)), and the weights (sum 1)."""
+    from scipy.stats import chi2, norm
+
+    u, w = np.polynomial.legendre.leggauss(400)
+    if df <= 50:
+        return np.sqrt(chi2.ppf((u + 1) / 2, df) / df), w / 2
+    a = 2 / (9 * df)  # Wilson-Hilferty: (V / df)^(1/3) is nearly normal, mean 1 - a, variance a (fast for large df)
+    return np.maximum(1 - a + norm.ppf((u + 1) / 2) * np.sqrt(a), 0) ** 1.5, w / 2
+
+
+def detectable(se: float, df: int, power: float = 0.8, level: float = 0.95) -> float:
+    """The minimal detectable difference: the smallest true effect that a two-sided t test at `level` with
+    this standard error and these degrees of freedom finds with probability `power` (about
+    (t quantile at level + t quantile at power) x se).
+
+    Chapter: 04_sweep
+    """
+    from scipy.optimize import brentq
+
+    if not (np.isfinite(se) and se > 0 and df >= 1):
+        return float("nan")
+    from scipy.stats import t
+
+    high = (t.ppf(0.5 + level / 2, df) + 3) * se  # widen until the power is reached (heavy tails at small df)
+    while power_t(high, se, df, level) < power:
+        high *= 2
+    return float(brentq(lambda e: power_t(e, se, df, level) - power, 0.0, high))
+
+
+def seeds_needed(effect: float, sd: float, power: float = 0.8, level: float = 0.95, most: int = 100_000) -> int:
+    """How many seeds a paired comparison needs to find a true mean difference `effect` with probability
+    `power`, when the difference varies between seeds with standard deviation `sd` (`paired_difference`'s
+    se x sqrt(n)). At least 2 (one seed has no interval); `most` + 1 means "more than `most`".
+
+    Chapter: 04_sweep
+    """
+    if not (np.isfinite(sd) and sd > 0):
+        raise ValueError(f"the seed standard deviation must be a positive number, got {sd}")
+    def enough(n):
+        return power_t(abs(effect), sd / np.sqrt(n), n - 1, level) >= power
+
+    low, high = 1, 2  # power grows with n: double until enough, then bisect (low: not enough, or 1)
+    while not enough(high):
+        if high > most:
+            return most + 1
+        low, high = high, 2 * high
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if enough(mid) else (mid, high)
+    return high

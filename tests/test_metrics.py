@@ -96,3 +96,50 @@ def test_seed_interval():
     iv = seed_interval([0.70, 0.72, 0.74])
     assert iv.value == pytest.approx(0.72) and iv.low < 0.70 and iv.high > 0.74  # t(2) is wide
     assert np.isnan(seed_interval([0.7]).low)
+
+
+def test_paired_difference_is_a_t_interval_over_seeds():
+    from scipy.stats import t
+
+    from rawtag.metrics import paired_difference
+
+    a, b = np.array([0.80, 0.82, 0.79, 0.81]), np.array([0.78, 0.81, 0.76, 0.80])
+    d = a - b
+    est = paired_difference(a, b)
+    half = t.ppf(0.975, 3) * d.std(ddof=1) / 2
+    assert est.value == pytest.approx(d.mean()) and est.df == 3
+    assert (est.low, est.high) == pytest.approx((d.mean() - half, d.mean() + half))
+    # pairing: a shared seed effect cancels, so the interval is narrower than the unpaired spread suggests
+    shared = np.array([0.0, 0.05, -0.05, 0.02])
+    assert paired_difference(a + shared, b + shared).se == pytest.approx(est.se)
+    with pytest.raises(ValueError, match="paired"):
+        paired_difference(a, b[:3])
+
+
+def test_block_trend_recovers_a_slope_and_ignores_block_offsets():
+    from rawtag.metrics import block_trend
+
+    x = np.array([10.0, 9, 9, 8, 8])
+    offsets = np.array([[0.0], [0.1], [-0.2]])  # each seed its own level
+    exact = block_trend(0.5 - 0.01 * x + offsets, x)
+    assert exact.value == pytest.approx(-0.01) and exact.se == pytest.approx(0, abs=1e-12) and exact.df == 11
+    rng = np.random.default_rng(0)
+    noisy = [block_trend(0.5 - 0.01 * x + offsets + 0.01 * rng.standard_normal((3, 5)), x) for _ in range(400)]
+    covered = np.mean([e.low <= -0.01 <= e.high for e in noisy])
+    assert 0.9 < covered < 0.99  # a 95 % interval covers the true slope about 95 % of the time
+    with pytest.raises(ValueError, match="two different"):
+        block_trend(np.zeros((2, 3)), [1, 1, 1])
+
+
+def test_power_matches_published_values_and_is_alpha_at_zero():
+    from rawtag.metrics import detectable, power_t, seeds_needed
+
+    assert power_t(0.0, 1.0, 9) == pytest.approx(0.05, abs=1e-5)
+    assert power_t(0.3, 1 / np.sqrt(90), 89) == pytest.approx(0.8038, abs=5e-4)  # large df: the fast branch
+    # one-sample / paired t, d = 1, n = 10, two-sided 5 %: power 0.803 (G*Power); d = 0.5 needs n = 34
+    assert power_t(1.0, 1 / np.sqrt(10), 9) == pytest.approx(0.8031, abs=5e-4)
+    assert seeds_needed(0.5, 1.0) == 34 and seeds_needed(1.0, 1.0) == 10
+    assert seeds_needed(-0.5, 1.0) == 34
+    mdd = detectable(1 / np.sqrt(10), 9)
+    assert power_t(mdd, 1 / np.sqrt(10), 9) == pytest.approx(0.8) and 0.95 < mdd < 1.0
+    assert np.isnan(detectable(float("nan"), 2))

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from rawtag.profiles import train_config
+from rawtag.profiles import PROFILES, train_config
 from rawtag.workspace import Workspace, locate, project_root
 
 
@@ -55,10 +55,11 @@ def test_run_names_drop_defaults_so_chapters_share_runs(tmp_path):
 def test_config_uses_profile_budget_and_full_model_parameters():
     ws = Workspace("quick")
     cfg = ws.config("improved")
-    assert (cfg.epochs, cfg.max_train_clips) == (6, 300)  # the quick profile's budget for the improved CNN
+    budget = PROFILES["quick"]["per_model"]["improved"]  # the quick profile's budget for the improved CNN
+    assert (cfg.epochs, cfg.max_train_clips) == (budget["epochs"], budget["max_train_clips"]) != (20, None)
     assert cfg.model_params["widths"] == (128, 512, 512) and "n_tags" not in cfg.model_params
     base = ws.config("base", budget_of="improved", length=512, normalization="clip")
-    assert (base.epochs, base.max_train_clips, base.normalization) == (6, 300, "clip")
+    assert (base.epochs, base.max_train_clips, base.normalization) == (cfg.epochs, cfg.max_train_clips, "clip")
     assert base.model_params["length"] == 512
     assert train_config("paper", "base").epochs is None  # the paper profile defers to the model's protocol
     with pytest.raises(ValueError, match="unknown model 'resnet'"):
