@@ -96,8 +96,7 @@ def score_roll(parts, title: str, seconds: float = 8.0):
         notes = [n for n in part.notes if n[0] < seconds]
         color = f"C{i % 10}"
         if part.drum:
-            ax.scatter([n[0] for n in notes], [n[1] for n in notes], marker="|", s=40, color=color,
-                       label=f"{part.name} (drums)")
+            ax.scatter([n[0] for n in notes], [n[1] for n in notes], marker="|", s=40, color=color, label=part.name)
         else:
             ax.hlines([n[1] for n in notes], [n[0] for n in notes], [min(n[0] + n[2], seconds) for n in notes],
                       color=color, linewidth=2.5, label=part.name)
