@@ -242,4 +242,6 @@ def positives_auc_correlation(transfer_score) -> float:
     from scipy.stats import spearmanr
 
     aucs = [transfer_score.per_tag[t] for t in transfer_score.tags]
+    if len(set(np.asarray(transfer_score.positives).tolist())) < 2 or len(set(aucs)) < 2:
+        return float("nan")  # a constant has no rank correlation
     return float(spearmanr(transfer_score.positives, aucs).statistic)
