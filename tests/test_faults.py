@@ -401,16 +401,26 @@ def test_malformed_annotations(tmp_path, capsys, name, rows, options, code, expe
         assert expected in out or f"{sum(len(counted[s]) for s in ('train', 'valid', 'test'))} clips" == expected
 
 
+
+def _annotation_lines(src):
+    return (src / mtat.ANNOTATIONS).read_bytes().decode().split("\r\n")
+
+
+def _prepare_refuses(capsys, src, lines, out, message):
+    """Write `lines` as the source's annotation file; `prepare` must refuse it with `message`, writing nothing."""
+    (src / mtat.ANNOTATIONS).write_bytes("\r\n".join(lines).encode())
+    code, _, err = cli(capsys, "prepare", "--source", src, "--out", out)
+    assert code == 2 and message in one_line(err, "prepare")
+    assert not out.exists()
+
+
 def test_prepare_refuses_a_label_of_2_before_decoding(tmp_path, capsys):
     src = tone_source(tmp_path / "src", clips=2, seconds=0.1)
-    lines = (src / mtat.ANNOTATIONS).read_bytes().decode().split("\r\n")
+    lines = _annotation_lines(src)
     cells = lines[1].split("\t")
     cells[MTAT_TAGS.index("guitar") + 1] = '"2"'  # prepare took it; train failed on it much later
     lines[1] = "\t".join(cells)
-    (src / mtat.ANNOTATIONS).write_bytes("\r\n".join(lines).encode())
-    code, _, err = cli(capsys, "prepare", "--source", src, "--out", tmp_path / "p")
-    assert code == 2 and "('guitar'): expected 0 or 1, got '2'" in one_line(err, "prepare")
-    assert not (tmp_path / "p").exists()
+    _prepare_refuses(capsys, src, lines, tmp_path / "p", "('guitar'): expected 0 or 1, got '2'")
 
 
 def test_prepare_lists_clips_outside_folders_0_to_f(tmp_path, capsys):
@@ -773,12 +783,9 @@ def test_a_folder_being_written_is_locked_against_a_second_command(tiny, tone_pr
 
 def test_prepare_refuses_a_tag_column_listed_twice(tmp_path, capsys):
     src = tone_source(tmp_path / "src", clips=2, seconds=0.1)
-    lines = (src / mtat.ANNOTATIONS).read_bytes().decode().split("\r\n")
+    lines = _annotation_lines(src)
     lines[0] = lines[0].replace('"piano"', '"guitar"')  # before: piano's labels read as guitar's, clips dropped
-    (src / mtat.ANNOTATIONS).write_bytes("\r\n".join(lines).encode())
-    code, _, err = cli(capsys, "prepare", "--source", src, "--out", tmp_path / "p")
-    assert code == 2 and "the tag column 'guitar' appears twice" in one_line(err, "prepare")
-    assert not (tmp_path / "p").exists()
+    _prepare_refuses(capsys, src, lines, tmp_path / "p", "the tag column 'guitar' appears twice")
 
 
 def test_prepare_never_reads_through_a_link_out_of_the_source_nor_echoes_bytes(tmp_path, capsys):
