@@ -487,7 +487,12 @@ def run_variant(chapter: str | os.PathLike, out: str | os.PathLike, title: str, 
         intro.id = "variant-title"
         nb.cells.insert(0, intro)
 
-    _papermill(chapter, out, parameters, kernel, edit=retitle)
+    try:
+        _papermill(chapter, out, parameters, kernel, edit=retitle)
+    except RuntimeError as e:  # kernels started side by side can race for the same free port: start it again
+        if "Kernel died before replying to kernel_info" not in str(e):
+            raise
+        _papermill(chapter, out, parameters, kernel, edit=retitle)
     return out
 
 

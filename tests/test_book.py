@@ -665,3 +665,21 @@ def test_the_clip_explorer_always_draws_its_plain_view(monkeypatch):
     widgets.clip_explorer(Data(), [1, 0], seconds=0.1, static=False)
     kinds = [type(o).__name__ for o in shown]
     assert "Audio" in kinds and "Figure" in kinds, kinds
+
+
+def test_run_variant_starts_a_kernel_again_when_it_died_at_start(tmp_path, monkeypatch):
+    from rawtag import book
+
+    calls = []
+
+    def flaky(chapter, out, parameters, kernel, edit=None):
+        calls.append(out)
+        if len(calls) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+
+    monkeypatch.setattr(book, "_papermill", flaky)
+    assert book.run_variant(tmp_path / "c.ipynb", tmp_path / "o.ipynb", "T", {}) == tmp_path / "o.ipynb"
+    assert len(calls) == 2
+    monkeypatch.setattr(book, "_papermill", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("other")))
+    with pytest.raises(RuntimeError, match="other"):
+        book.run_variant(tmp_path / "c.ipynb", tmp_path / "o.ipynb", "T", {})
