@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import traceback
 from concurrent.futures import BrokenExecutor
@@ -377,14 +376,14 @@ def main(argv=None) -> int:
 
     Chapter: 01_data
     """
-    from .concurrent import guard_forks
+    from .concurrent import guard_forks, sigterm_is_interrupt
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(_model_names(argv)).parse_args(argv)
     guard_forks()  # worker processes die with the command
-    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
-        args.handler(args)
+        with sigterm_is_interrupt():
+            args.handler(args)
     except BaseException as e:  # each kind of failure is one line; the traceback too with RAWTAG_TRACEBACK=1
         code, message = _failure(e, args.command)
         if code is None:
@@ -393,8 +392,6 @@ def main(argv=None) -> int:
             traceback.print_exc()
         print(f"rawtag {args.command}: {message}", file=sys.stderr)
         return code
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
@@ -420,16 +417,6 @@ def _failure(e: BaseException, command: str) -> tuple[int | None, str]:
         return 1, (f"unexpected error: {type(e).__name__}: {_one_line(e)} (a bug: please report it; set "
                    f"RAWTAG_TRACEBACK=1 to see where it happened)")
     return None, ""
-
-
-def _terminated(signum, frame):
-    """SIGTERM is Ctrl-C: stop the worker processes (a pool would wait for all its queued work), then
-    raise KeyboardInterrupt, so that the command stops cleanly and says how to resume."""
-    import multiprocessing
-
-    for child in multiprocessing.active_children():
-        child.terminate()
-    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -505,16 +505,17 @@ def run_variants(chapter: str | os.PathLike, variants: list[tuple[str | os.PathL
 
     Chapter: 04_sweep
     """
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
+    from .concurrent import finished, worker_pool
 
     processes = max(1, min(processes or os.cpu_count() or 1, len(variants)))
     if processes == 1:
         return [run_variant(chapter, out, title, parameters, kernel) for out, title, parameters in variants]
-    with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_variant, chapter, out, title, parameters, kernel)
-                   for out, title, parameters in variants]
-        return [future.result() for future in futures]
+    copies = [None] * len(variants)
+    with worker_pool(processes, spawn=True) as pool:
+        for i, future in finished(pool, run_variant, [(chapter, *variant, kernel) for variant in variants],
+                                  len(variants)):
+            copies[i] = future.result()
+    return copies
 
 
 # ---- Sphinx extension: MathJax served from the built book ---------------------------------------------

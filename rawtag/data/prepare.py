@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import shutil
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,7 @@ from ..atomic import (
     require_space,
     write_text,
 )
-from ..concurrent import die_with_parent
+from ..concurrent import finished, worker_pool
 from ..progress import counter
 from . import audio, mtat
 from .download import sha256_of
@@ -389,25 +388,15 @@ def _decode_all(rows, paths, source, sample_rate, length, min_seconds, workers):
         for i in rows:
             yield i, _decode_row(*args(i))
         return
-    pending, queue = {}, iter(rows)
-    with ProcessPoolExecutor(workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-        while True:
-            while len(pending) < 2 * workers:
-                i = next(queue, None)
-                if i is None:
-                    break
-                pending[pool.submit(_decode_row, *args(i))] = i
-            if not pending:
-                return
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                try:
-                    result = future.result()
-                except BrokenProcessPool:
-                    raise PrepareError(f"a decoding process died (killed by the system, most often for lack of "
-                                       f"memory); rerun the same command with fewer --workers (e.g. --workers "
-                                       f"{max(1, workers // 2)}) to resume") from None
-                yield pending.pop(future), result
+    with worker_pool(workers) as pool:
+        for k, future in finished(pool, _decode_row, [args(i) for i in rows], 2 * workers):
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                raise PrepareError(f"a decoding process died (killed by the system, most often for lack of "
+                                   f"memory); rerun the same command with fewer --workers (e.g. --workers "
+                                   f"{max(1, workers // 2)}) to resume") from None
+            yield rows[k], result
 
 
 class PreparedSet:

@@ -210,7 +210,7 @@ def write_synthetic(out: str | os.PathLike, clips: int, seed: int = 0, workers: 
 
     Chapter: 01_data
     """
-    from concurrent.futures import ProcessPoolExecutor
+    from ...concurrent import finished, worker_pool
 
     _check_arguments(clips, seed, label_drop)
     out = Path(out)
@@ -239,8 +239,9 @@ def write_synthetic(out: str | os.PathLike, clips: int, seed: int = 0, workers: 
                 write_clip(it, str(out))
                 bar.update()
         else:
-            with ProcessPoolExecutor(workers) as pool:
-                for _ in pool.map(write_clip, todo, [str(out)] * len(todo), chunksize=1):
+            with worker_pool(workers) as pool:
+                for _, future in finished(pool, write_clip, [(it, str(out)) for it in todo], 2 * workers):
+                    future.result()
                     bar.update()
     for name in (CLIP_INFO, ANNOTATIONS):  # the annotations last: with them, the folder is complete
         with replacing(out / name) as tmp:
