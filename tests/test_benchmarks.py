@@ -49,3 +49,14 @@ def test_train_benchmark_compares_both_loops_on_every_setting(tmp_path):
     for r in table:
         assert float(r[2].replace(",", "")) > 0 and float(r[4].replace(",", "")) > 0
         assert re.fullmatch(r"\d+\.\d\dx", r[3])
+
+
+def test_synth_benchmark_times_both_encoders_on_the_same_clips():
+    out = run("synth_bench.py", "--clips", "2")
+    table = {r[0]: r[1:] for r in rows(out) if not r[0].startswith("step") and not r[0].startswith("---")}
+    assert set(table) == {"render (score, sampler, mix)", "encode: rawtag (lameenc, quality 7)",
+                          "encode: baseline (libsndfile, level 0.85)"}
+    sizes = [table[k][1] for k in table if k.startswith("encode")]
+    assert sizes[0] == sizes[1] == "116,784"  # both constant 32 kbit/s over the same 29.1 s
+    assert all(float(table[k][2]) > 10 for k in table if k.startswith("encode"))  # decoded close to the audio
+    assert re.search(r"rawtag [\d.]+ s, baseline [\d.]+ s \([\d.]+x\)", out)

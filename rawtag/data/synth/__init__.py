@@ -44,7 +44,7 @@ from .vocabulary import (
     CLIP_SECONDS,
     FOLDER_CYCLE,
     MAX_FREQ,
-    MP3_LEVEL,
+    MP3_QUALITY,
     PARTS,
     REGISTER,
     SCALES,
@@ -57,7 +57,7 @@ from .vocabulary import (
 
 __all__ = [
     # vocabulary
-    "SR", "CLIP_SECONDS", "CLIP_LEN", "MAX_FREQ", "MP3_LEVEL", "FOLDER_CYCLE", "STYLES", "ANNOTATOR",
+    "SR", "CLIP_SECONDS", "CLIP_LEN", "MAX_FREQ", "MP3_QUALITY", "FOLDER_CYCLE", "STYLES", "ANNOTATOR",
     "SYNTH_TAGS", "SCALES", "REGISTER", "VOWELS", "PARTS", "midi_hz",
     # sampler and voices
     "soundfont", "note", "notes_folder", "play", "voice", "reverb",

@@ -16,7 +16,7 @@ SR = 16_000
 CLIP_SECONDS = 29.1
 CLIP_LEN = int(round(SR * CLIP_SECONDS))  # 465,600 samples, as an MTAT clip
 MAX_FREQ = 5_500.0  # the formant voices' partials above this are not rendered (the prepared set is 12 kHz)
-MP3_LEVEL = 0.85
+MP3_QUALITY = 7  # LAME's algorithm quality, 0 (best, slowest) to 9: see `builder.encode_mp3`
 FOLDER_CYCLE = "c3f9a0d6e1b74825"  # a fixed order of the 16 folders, valid (c) first
 
 # Styles: (weight, tempo range in bpm, instrument -> probability, vocal -> probability, level weights
