@@ -869,16 +869,18 @@ def test_sigterm_while_a_pool_starts_a_worker_leaves_none_behind(monkeypatch):
     from rawtag.concurrent import finished, sigterm_is_interrupt, worker_pool
 
     start = multiprocessing.context.ForkProcess.start
+    workers = []  # the pids of the pool's workers, as they start
 
     def start_then_terminated(process):
         start(process)
+        workers.append(process.pid)
         os.kill(os.getpid(), signal.SIGTERM)  # its handler runs at the next line of Python: inside the pool
 
     monkeypatch.setattr(multiprocessing.context.ForkProcess, "start", start_then_terminated)
     with pytest.raises(KeyboardInterrupt), sigterm_is_interrupt(), worker_pool(2) as pool:
         for _ in finished(pool, _sleep, [(20,)] * 4, 4):
             pass
-    workers = _children(os.getpid())
+    assert workers  # at least one started (and was told to stop while starting)
     deadline = time.monotonic() + 5
     while any(_alive(w) for w in workers):
         assert time.monotonic() < deadline, f"workers left behind: {[w for w in workers if _alive(w)]}"
