@@ -389,7 +389,7 @@ def _decode_all(rows, paths, source, sample_rate, length, min_seconds, workers):
             yield i, _decode_row(*args(i))
         return
     with worker_pool(workers) as pool:
-        for k, future in finished(pool, _decode_row, [args(i) for i in rows], 2 * workers):
+        for k, future in finished(pool, _decode_row, (args(i) for i in rows), 2 * workers):
             try:
                 result = future.result()
             except BrokenProcessPool:
