@@ -11,7 +11,7 @@ Chapter: 01_data
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from .data.mtat import SCHEMES
@@ -106,6 +106,16 @@ class Workspace:
         return f"{data}, {self.profile} profile" + (", bfloat16" if self.precision == "bf16" else "")
 
     @property
+    def reference_epochs(self) -> int:
+        """How many epochs the book's reference base CNN trains: chapter 03's run, which chapters 05, 06 and
+        08 read back. The profile's `reference_epochs` where it sets one (quick: 40, past the plateau its
+        comment describes), else the base CNN's epochs, as every other run (chapter 04's sweep).
+
+        Chapter: 03_base_cnn
+        """
+        return profile(self.profile).get("reference_epochs") or self.config("base").resolved().epochs
+
+    @property
     def source(self) -> Path:
         """The audio in MTAT's on-disk format: the synthetic set, or the downloaded MTAT."""
         if self.dataset == "synthetic":
@@ -180,15 +190,18 @@ class Workspace:
         return cfg
 
     def run_dir(self, model: str = "base", **settings) -> Path:
-        """The run folder for these settings: named by the model and every setting that is not a default,
-        so two chapters asking for the same run share it (and the second finds it finished). Runs on the
-        paper split live in `{dataset}-{profile}/`, runs on another in `{dataset}-{profile}-{scheme}/`."""
+        """The run folder for these settings: named by the model and every setting that is not a default
+        (the model's, or the profile's budget for it, such as `epochs=20` in the quick profile), so two
+        chapters asking for the same run share it (and the second finds it finished). Runs on the paper
+        split live in `{dataset}-{profile}/`, runs on another in `{dataset}-{profile}-{scheme}/`."""
         from .models import defaults
         from .train import TrainConfig
 
         usual = {**defaults(model), **{f.name: f.default for f in fields(TrainConfig)}}
+        budget = asdict(self.config(model).resolved())
         settings = {"precision": self.precision, **settings}
-        named = [f"{k}={_short(v)}" for k, v in sorted(settings.items()) if usual.get(k, object()) != v]
+        named = [f"{k}={_short(v)}" for k, v in sorted(settings.items())
+                 if usual.get(k, object()) != v and budget.get(k, object()) != v]
         group = f"{self.dataset}-{self.profile}" + ("" if self.scheme == "paper" else f"-{self.scheme}")
         return self.runs_root / group / "_".join([model, *named])
 

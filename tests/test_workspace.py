@@ -52,6 +52,27 @@ def test_run_names_drop_defaults_so_chapters_share_runs(tmp_path):
     assert won.run_dir("base") == tmp_path / "synthetic-smoke-won" / "base"
 
 
+def test_a_setting_equal_to_the_profiles_budget_names_the_same_run(tmp_path):
+    quick = Workspace("quick", runs_root=tmp_path)
+    assert quick.run_dir("base", epochs=20) == quick.run_dir("base")  # the quick profile's epochs
+    assert quick.run_dir("improved", max_train_clips=160, epochs=10) == quick.run_dir("improved")
+    assert quick.run_dir("base", epochs=40).name == "base_epochs=40"
+    assert quick.run_dir("improved", max_train_clips=161).name == "improved_max_train_clips=161"
+    paper = Workspace("paper", runs_root=tmp_path)
+    assert paper.run_dir("base", epochs=20, lr=1e-3) == paper.run_dir("base")  # the paper's protocol
+
+
+def test_the_reference_run_trains_the_profiles_reference_epochs(tmp_path):
+    quick = Workspace("quick", runs_root=tmp_path)
+    assert quick.reference_epochs == PROFILES["quick"]["reference_epochs"] == 40
+    assert quick.config("base").epochs == 20  # every other run: the sweep's epochs
+    assert quick.run_dir("base", epochs=quick.reference_epochs) != quick.run_dir("base")
+    for name in ("smoke", "paper"):  # no reference_epochs: the reference run is the sweep's own
+        ws = Workspace(name, runs_root=tmp_path)
+        assert ws.reference_epochs == ws.config("base").resolved().epochs
+        assert ws.run_dir("base", epochs=ws.reference_epochs) == ws.run_dir("base")
+
+
 def test_config_uses_profile_budget_and_full_model_parameters():
     ws = Workspace("quick")
     cfg = ws.config("improved")

@@ -170,3 +170,22 @@ class ImprovedCNN(FrameCNN):
                  first_filters: int = 128, batch_norm: bool = True, dropout: float = 0.5):
         super().__init__(length, stride, n_tags, first_filters, tuple(widths), batch_norm, dropout, time_pool,
                          clip_pool, subclip_samples)
+
+
+#: Chapter 06's ablation ladder, from the base CNN to the improved CNN one change at a time: each step's
+#: (model, settings) adds one change to the step before it, all at the improved CNN's budget; the cheap
+#: changes come first, width (the expensive one) last, so that the last step is the improved CNN itself.
+#: `lr_factor=0.0, lr_patience=0` switch the plateau schedule off: those steps keep lr 0.001 throughout.
+#: Chapter 06 trains it on the stand-in; chapter 08 scores every step on real music.
+ABLATION_LADDER = {
+    "base": ("base", {"budget_of": "improved"}),
+    "+ batch norm": ("improved", {"first_filters": 1, "widths": (32, 32), "dropout": 0.0, "lr": 1e-3,
+                                  "lr_factor": 0.0, "lr_patience": 0}),
+    "+ dropout 0.5": ("improved", {"first_filters": 1, "widths": (32, 32), "lr": 1e-3, "lr_factor": 0.0,
+                                   "lr_patience": 0}),
+    "+ depth (3 pairs)": ("improved", {"first_filters": 1, "widths": (32, 32, 32), "lr": 1e-3, "lr_factor": 0.0,
+                                       "lr_patience": 0}),
+    "+ lr 0.01 with the plateau schedule": ("improved", {"first_filters": 1, "widths": (32, 32, 32)}),
+    "+ width (= improved)": ("improved", {}),
+}
+SCHEDULE_STEP = "+ lr 0.01 with the plateau schedule"  # the ladder's step that turns the schedule on
