@@ -197,3 +197,19 @@ def test_time_major_conv_backward(hit_steps):
                               grad)
     _assert_equal_within(new, ref)
     assert conv(x).stride()[1] == 1, "output stored time-major"
+
+
+def test_every_ablation_step_builds_and_the_ladder_ends_at_the_improved_cnn():
+    from rawtag.models.paper import ABLATION_LADDER, SCHEDULE_STEP
+    from rawtag.workspace import _train_fields
+
+    train_keys = _train_fields() | {"budget_of"}
+    built = []
+    for name, (model, settings) in ABLATION_LADDER.items():
+        params = {k: v for k, v in settings.items() if k not in train_keys}
+        built.append((name, build_model(model, n_tags=5, **params)))
+    assert SCHEDULE_STEP in ABLATION_LADDER
+    assert list(ABLATION_LADDER.values())[-1] == ("improved", {})  # the last step is the improved CNN itself
+    sizes = [count_parameters(m) for _, m in built]
+    assert sizes[-1] == count_parameters(build_model("improved", n_tags=5))
+    assert sizes[-1] > max(sizes[:-1])  # width, the expensive change, comes last
