@@ -102,6 +102,11 @@ class Run:
         return self.results["train_clips"]
 
     @property
+    def budget(self) -> str:
+        """What the run trained on, in words: "10 epochs on 160 training clips" (chapters 06 and 08)."""
+        return f"{self.epochs} epochs on {self.train_clips:,} training clips"
+
+    @property
     def valid_clips(self) -> int:
         return self.results["valid"]["clips"]
 
