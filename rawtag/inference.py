@@ -104,21 +104,32 @@ def evaluate(run: str | os.PathLike, split: str = "valid", data: str | os.PathLi
     return tag_scores(labels, logits, prepared.tags)
 
 
-def tag_audio(path: str | os.PathLike, model: nn.Module, config: dict) -> dict:
+def tag_audio(path: str | os.PathLike, model: nn.Module, config: dict, effect=None) -> dict:
     """Tag probabilities for an audio file of any length, format, rate or channel count, best first.
 
     The file is decoded at the run's sample rate, cut into consecutive clip-length windows (29.125 s at the
     paper's 12 kHz, 29.1 s at other rates; the last one zero-padded; a file shorter than a window is one
     padded window), each window normalized as in training (Eq. (1) with the training split's range, or per
     window), and the windows' probabilities averaged (as a clip's segments are, chapter 07: one window of
-    silence or noise then moves a tag's probability by at most 1 / windows).
+    silence or noise then moves a tag's probability by at most 1 / windows). `effect`, if given, is applied
+    to the decoded signal first (float audio at the run's rate, e.g. `rawtag.transfer.band_pass`): how
+    chapter 08 asks which band of real music a model's tags come from.
 
     Chapter: 07_beyond
     """
     rate = config["sample_rate"]
-    samples = audio.to_int16(audio.load(path, rate))
+    signal = audio.load(path, rate)
+    samples = audio.to_int16(signal if effect is None else effect(signal, rate))
     n = audio.clip_samples(rate)
     windows = np.stack([audio.fix_length(samples[i:i + n], n) for i in range(0, max(len(samples), 1), n)])
+    with torch.no_grad():
+        probs = torch.sigmoid(model(_as_trained(windows, model, config))).mean(dim=0).cpu().numpy()
+    return dict(sorted(zip(config["tags"], probs.tolist(), strict=True), key=lambda kv: -kv[1]))
+
+
+def _as_trained(windows: np.ndarray, model: nn.Module, config: dict) -> torch.Tensor:
+    """int16 windows [N, samples] normalized as the run was trained (Eq. (1) with the training split's
+    range, or per window) and laid out for `model`, on the model's device."""
     mode = config["train"]["normalization"]
     if mode == "dataset":  # the training split's range, stored with the run
         scale, offset = normalize.minmax_affine(*config["normalization_range"])
@@ -126,7 +137,25 @@ def tag_audio(path: str | os.PathLike, model: nn.Module, config: dict) -> dict:
         stats = np.stack([windows.min(axis=1), windows.max(axis=1)], axis=1)
         scale, offset = normalize.affine(mode, stats, np.arange(len(windows)))
     x = torch.from_numpy(normalize.apply(windows, np.reshape(scale, (-1, 1)), np.reshape(offset, (-1, 1))))
-    device = next(model.parameters()).device
+    return audio.model_input(x, model.INPUT).to(next(model.parameters()).device)
+
+
+def split_logits(model: nn.Module, config: dict, prepared: PreparedSet, split: str = "valid", effect=None,
+                 batch_size: int = 10):
+    """Logits and labels of a loaded run (`load_run`) on one split of a prepared set, each clip first
+    passed through `effect` (as in `tag_audio`: float audio at the set's rate in, the same out). Chapter
+    08 filters the stand-in's validation clips and real music with the same band filters and compares.
+
+    Chapter: 08_real_music
+    """
+    check_rate(model, prepared.sample_rate, str(prepared.path))
+    rows = prepared.rows(split)
+    logits = []
     with torch.no_grad():
-        probs = torch.sigmoid(model(audio.model_input(x, model.INPUT).to(device))).mean(dim=0).cpu().numpy()
-    return dict(sorted(zip(config["tags"], probs.tolist(), strict=True), key=lambda kv: -kv[1]))
+        for start in range(0, len(rows), batch_size):
+            clips = prepared.clips[rows[start:start + batch_size]]
+            if effect is not None:
+                clips = audio.to_int16(np.stack([effect(c.astype(np.float32) / 32767.0, prepared.sample_rate)
+                                                 for c in clips]))
+            logits.append(model(_as_trained(np.asarray(clips), model, config)).float().cpu().numpy())
+    return np.concatenate(logits), prepared.labels[rows]

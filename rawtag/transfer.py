@@ -154,8 +154,52 @@ def score(reference: Reference, vocabulary: list[str], probs: np.ndarray, resamp
                          dict(zip(tags, ceiling_per_tag.tolist(), strict=True)))
 
 
-def tag_files(run: str | os.PathLike, reference: Reference, progress: bool = False):
+def paired_change(reference: Reference, vocabulary: list[str], probs_a: np.ndarray, probs_b: np.ndarray,
+                  resamples: int = 1000, seed: int = 0, present: float = PRESENT) -> Interval:
+    """The paired difference of macro ROC-AUC, `probs_a` minus `probs_b` (both [files, len(vocabulary)],
+    e.g. two runs, or one run on filtered and on unfiltered audio), over the scored tags, with a bootstrap
+    interval over files resampled together for both.
+
+    Chapter: 08_real_music
+    """
+    tags, y, _ = reference_labels(reference, vocabulary, present)
+    columns = [vocabulary.index(t) for t in tags]
+    return bootstrap(y, np.asarray(probs_a)[:, columns], np.asarray(probs_b)[:, columns],
+                     resamples=resamples, seed=seed)
+
+
+def band_pass(low: float | None = None, high: float | None = None, order: int = 4):
+    """An effect for `tag_files` that keeps one band of a signal: a Butterworth high-pass at `low` Hz and
+    low-pass at `high` Hz (either may be None), each of `order`, run forward and backward (no phase shift,
+    so onsets stay where they were). `band_pass(high=2000)` keeps what lies below 2 kHz;
+    `band_pass(low=200)` removes the bass. The effect takes (signal, sample rate) and returns the filtered
+    signal.
+
+    Chapter: 08_real_music
+    """
+    if low is None and high is None:
+        raise ValueError("band_pass needs a low or a high edge (in Hz)")
+    if (low is not None and low <= 0) or (high is not None and low is not None and high <= low):
+        raise ValueError(f"band_pass edges must satisfy 0 < low < high, got low={low}, high={high}")
+
+    def effect(signal: np.ndarray, rate: int) -> np.ndarray:
+        from scipy.signal import butter, sosfiltfilt
+
+        out = np.asarray(signal, dtype=np.float64)
+        for edge, kind in ((low, "highpass"), (high, "lowpass")):
+            if edge is not None:
+                if edge >= rate / 2:
+                    raise ValueError(f"band_pass edge {edge} Hz is at or above the Nyquist frequency "
+                                     f"({rate / 2:g} Hz) of the run's {rate} Hz audio")
+                out = sosfiltfilt(butter(order, edge, kind, fs=rate, output="sos"), out)
+        return out.astype(np.float32)
+
+    return effect
+
+
+def tag_files(run: str | os.PathLike, reference: Reference, progress: bool = False, effect=None):
     """A run's tag probabilities [files, tags] for every file of `reference`, and the run's vocabulary.
+    `effect` (e.g. `band_pass(high=2000)`) is applied to each decoded file before it is tagged.
 
     Chapter: 08_real_music
     """
@@ -165,17 +209,18 @@ def tag_files(run: str | os.PathLike, reference: Reference, progress: bool = Fal
     model, config = load_run(run)
     rows = []
     for name in tqdm(reference.files, desc="tag", unit="file", disable=not progress, leave=False):
-        tagged = tag_audio(reference.folder / name, model, config)
+        tagged = tag_audio(reference.folder / name, model, config, effect)
         rows.append([tagged[t] for t in config["tags"]])
     return np.array(rows), list(config["tags"])
 
 
 def score_run(run: str | os.PathLike, folder: str | os.PathLike, resamples: int = 1000,
-              progress: bool = False) -> TransferScore:
-    """Tag every file of a folder of real music with a run's best model and score it (`score`).
+              progress: bool = False, effect=None) -> TransferScore:
+    """Tag every file of a folder of real music with a run's best model and score it (`score`); `effect`
+    as for `tag_files`.
 
     Chapter: 08_real_music
     """
     reference = read_reference(folder)
-    probs, vocabulary = tag_files(run, reference, progress)
+    probs, vocabulary = tag_files(run, reference, progress, effect)
     return score(reference, vocabulary, probs, resamples=resamples)

@@ -60,3 +60,40 @@ def test_synth_benchmark_times_both_encoders_on_the_same_clips():
     assert sizes[0] == sizes[1] == "116,784"  # both constant 32 kbit/s over the same 29.1 s
     assert all(float(table[k][2]) > 10 for k in table if k.startswith("encode"))  # decoded close to the audio
     assert re.search(r"rawtag [\d.]+ s, baseline [\d.]+ s \([\d.]+x\)", out)
+
+
+@pytest.mark.slow
+def test_transfer_benchmark_scores_a_run_through_each_band(tone_prepared, tmp_path):
+    import csv
+
+    import numpy as np
+    import soundfile as sf
+
+    from rawtag.train import TrainConfig, fit
+
+    fit(tone_prepared, tmp_path / "run", TrainConfig(epochs=1, max_train_clips=16), progress=False)
+    music = tmp_path / "music"
+    music.mkdir()
+    t = np.arange(16000 * 3) / 16000
+    reference = []
+    for i in range(12):  # a 220 Hz tone ("guitar" in the tone set) in half the files, 1760 Hz ("flute") in the rest
+        tone = 0.3 * np.sin(2 * np.pi * (220 if i % 2 else 1760) * t)
+        sf.write(music / f"f{i}.wav", tone.astype(np.float32), 16000)
+        probs = {"guitar": 0.9 * (i % 2), "flute": 0.9 * (1 - i % 2)}
+        reference.append({"file": f"f{i}.wav", **{f"{tagger}:{tag}": p for tagger in ("musicnn", "vgg")
+                                                   for tag, p in probs.items()}})
+    with open(music / "reference.tsv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(reference[0]), delimiter="\t")
+        w.writeheader()
+        w.writerows(reference)
+    out = run("transfer_bench.py", str(tmp_path / "run"), "--music", str(music), "--resamples", "50",
+              "--band", "-1000", "--band", "500-")
+    assert re.search(r"run: macro ROC-AUC [\d.]+ \[[\d.]+, [\d.]+\] over 2 tags; ceiling", out)
+    number, interval = r"[\d.]+", r"[+-][\d.]+ \[[+-][\d.]+, [+-][\d.]+\]"
+    for band in ("0-1000 Hz", "500-Nyquist Hz"):
+        assert re.search(rf"band {band}: macro ROC-AUC {number} \[{number}, {number}\]; change from the unfiltered "
+                         rf"files {interval}; per tag (guitar|flute) {number}, (guitar|flute) {number}", out)
+    assert {r[0] for r in rows(out)} == {"tag", "flute", "guitar"}
+    done = subprocess.run([sys.executable, str(BENCH / "transfer_bench.py"), str(tmp_path / "run"), "--band", "2k"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "expected LOW-HIGH in Hz" in done.stderr

@@ -9,8 +9,11 @@ import soundfile as sf
 import torch
 
 from rawtag.__main__ import main
-from rawtag.inference import evaluate, load_run, tag_audio
+from rawtag.data.prepare import PreparedSet
+from rawtag.inference import evaluate, load_run, split_logits, tag_audio
+from rawtag.metrics import tag_scores
 from rawtag.train import TrainConfig, fit
+from rawtag.transfer import band_pass
 
 
 @pytest.mark.slow
@@ -71,6 +74,24 @@ def test_evaluate_and_tag(tone_prepared, tmp_path):
         probs = tag_audio(tmp_path / name, model, config)
         assert list(probs) != [] and set(probs) == set(config["tags"])
         assert all(0 <= p <= 1 for p in probs.values())
+    # an effect is applied to the decoded signal before tagging: silencing the tone tags it as silence
+    sf.write(tmp_path / "silence.wav", np.zeros(16000, np.float32), 16000)
+    seen = []
+
+    def silence(signal, rate):
+        seen.append(rate)
+        return np.zeros_like(signal)
+
+    assert tag_audio(tmp_path / "a.wav", model, config, silence) == tag_audio(tmp_path / "silence.wav", model, config)
+    assert seen == [config["sample_rate"]]
+    assert tag_audio(tmp_path / "a.wav", model, config, silence) != tag_audio(tmp_path / "a.wav", model, config)
+    # split_logits scores a split as evaluate does (the same normalization and clips) ...
+    prepared = PreparedSet(tone_prepared)
+    logits, labels = split_logits(model, config, prepared, "test")
+    assert tag_scores(labels, logits).roc_auc == pytest.approx(scores.roc_auc, abs=1e-6)
+    # ... and through an effect: a filter that removes the tones' band changes the logits
+    filtered, _ = split_logits(model, config, prepared, "test", band_pass(low=5000))
+    assert filtered.shape == logits.shape and not np.allclose(filtered, logits, atol=1e-3)
 
 
 @pytest.mark.parametrize("args,message", [

@@ -96,3 +96,49 @@ def test_the_real_music_ceiling_is_the_published_one():
     tags, y, ceiling = transfer.reference_labels(ref, vocab)
     assert len(tags) == 10  # the folder's README: 10 tags with >= 5 files with and without
     assert np.nanmean(rank_auc(y, ceiling)) == pytest.approx(0.966, abs=0.0005)
+
+
+def test_band_pass_keeps_its_band_and_removes_the_rest():
+    rate = 12000
+    t = np.arange(rate * 2) / rate
+    low, high = np.sin(2 * np.pi * 100 * t), np.sin(2 * np.pi * 1000 * t)
+
+    def level(x, tone):  # the amplitude of `tone`'s frequency in x, away from the edges
+        middle = slice(rate // 2, -rate // 2)
+        return float(np.dot(x[middle], tone[middle]) / np.dot(tone[middle], tone[middle]))
+
+    below = transfer.band_pass(high=200)(low + high, rate)
+    above = transfer.band_pass(low=200)(low + high, rate)
+    assert below.dtype == np.float32 and below.shape == t.shape
+    # a 4th-order filter run both ways falls 48 dB an octave beyond its edge
+    assert level(below, low) == pytest.approx(1, abs=0.01) and abs(level(below, high)) < 0.01
+    assert level(above, high) == pytest.approx(1, abs=0.01) and abs(level(above, low)) < 0.01
+    # forward and backward: no delay, so an onset stays where it was
+    click = np.zeros(rate, np.float32)
+    click[6000] = 1
+    assert int(np.argmax(np.abs(transfer.band_pass(high=2000)(click, rate)))) == 6000
+
+
+@pytest.mark.parametrize("low,high,message", [(None, None, "a low or a high edge"), (500, 200, "0 < low < high"),
+                                              (0, 200, "0 < low < high")])
+def test_band_pass_refuses_impossible_edges(low, high, message):
+    with pytest.raises(ValueError, match=message):
+        transfer.band_pass(low, high)
+
+
+def test_band_pass_refuses_an_edge_above_nyquist():
+    with pytest.raises(ValueError, match="Nyquist"):
+        transfer.band_pass(high=7000)(np.zeros(100, np.float32), 12000)
+
+
+def test_paired_change_is_the_difference_of_the_two_macro_aucs(tmp_path):
+    ref = transfer.read_reference(_folder(tmp_path))
+    vocabulary = ["electro", "male", "piano"]
+    rng = np.random.default_rng(1)
+    a, b = rng.random((20, 3)), rng.random((20, 3))
+    change = transfer.paired_change(ref, vocabulary, a, b, resamples=200)
+    expected = transfer.score(ref, vocabulary, a).auc.value - transfer.score(ref, vocabulary, b).auc.value
+    assert change.value == pytest.approx(expected)
+    assert change.low <= change.value <= change.high
+    same = transfer.paired_change(ref, vocabulary, a, a, resamples=200)
+    assert same.value == same.low == same.high == 0
