@@ -414,6 +414,34 @@ def intervals(values: dict, title: str, xlabel: str, reference: float | None = N
     return fig
 
 
+def yardsticks(panels: dict, title: str, ylabel: str = "macro ROC-AUC (95 % interval)"):
+    """Two yardsticks side by side: for each panel (e.g. a model), steps along x (ladder steps, filter
+    bands) and, per yardstick (the stand-in's validation clips, real music), a point with its interval at
+    each step. `panels` maps a panel's title to {yardstick: {step: Interval}}. Chapter 08 draws chapter
+    06's ladder and the band test with it; 0.5, chance, is dashed.
+
+    Chapter: 08_real_music
+    """
+    steps = max(len(next(iter(series.values()))) for series in panels.values())
+    fig, axes = _figure(max(4.0, 1.4 * steps) * len(panels) + 0.6, 3.6, ncols=len(panels), sharey=True,
+                        squeeze=False)
+    for ax, (name, series) in zip(axes[0], panels.items(), strict=True):
+        for i, (label, steps) in enumerate(series.items()):
+            values = np.array([[iv.value, iv.low, iv.high] for iv in steps.values()], np.float64)
+            x = np.arange(len(steps)) + (i - (len(series) - 1) / 2) * 0.12
+            ax.errorbar(x, values[:, 0], yerr=[values[:, 0] - values[:, 1], values[:, 2] - values[:, 0]],
+                        marker="o", capsize=3, color=PALETTE[i], label=label if ax is axes[0][0] else None)
+        ax.axhline(0.5, color="gray", linestyle="--", linewidth=0.8)
+        ax.set_xticks(np.arange(len(steps)), [textwrap.fill(str(s), 14) for s in steps], fontsize=8)
+        if len(panels) > 1:
+            ax.set_title(name, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    fig.suptitle(title, fontsize=10)
+    fig.legend(fontsize=8, loc="outside lower center", ncols=2, frameon=False)
+    return fig
+
+
 # Box colours of `architecture`, by what a stage does (light fills, black text).
 KIND_COLORS = {"front end / conv": "#9ecae1", "conv + max-pool": "#a1d99b", "pool": "#fdae6b",
                "dropout": "#d9d9d9", "dense": "#bcbddc", "reshape": "#f0f0f0"}
