@@ -422,8 +422,8 @@ def yardsticks(panels: dict, title: str, ylabel: str = "macro ROC-AUC (95 % inte
 
     Chapter: 08_real_music
     """
-    steps = max(len(next(iter(series.values()))) for series in panels.values())
-    fig, axes = _figure(max(4.0, 1.4 * steps) * len(panels) + 0.6, 3.6, ncols=len(panels), sharey=True,
+    most = max(len(next(iter(series.values()))) for series in panels.values())  # steps in the widest panel
+    fig, axes = _figure(max(4.0, 1.4 * most) * len(panels) + 0.6, 3.6, ncols=len(panels), sharey=True,
                         squeeze=False)
     for ax, (name, series) in zip(axes[0], panels.items(), strict=True):
         for i, (label, steps) in enumerate(series.items()):

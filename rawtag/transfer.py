@@ -213,14 +213,3 @@ def tag_files(run: str | os.PathLike, reference: Reference, progress: bool = Fal
         rows.append([tagged[t] for t in config["tags"]])
     return np.array(rows), list(config["tags"])
 
-
-def score_run(run: str | os.PathLike, folder: str | os.PathLike, resamples: int = 1000,
-              progress: bool = False, effect=None) -> TransferScore:
-    """Tag every file of a folder of real music with a run's best model and score it (`score`); `effect`
-    as for `tag_files`.
-
-    Chapter: 08_real_music
-    """
-    reference = read_reference(folder)
-    probs, vocabulary = tag_files(run, reference, progress, effect)
-    return score(reference, vocabulary, probs, resamples=resamples)
