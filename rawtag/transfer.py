@@ -212,4 +212,3 @@ def tag_files(run: str | os.PathLike, reference: Reference, progress: bool = Fal
         tagged = tag_audio(reference.folder / name, model, config, effect)
         rows.append([tagged[t] for t in config["tags"]])
     return np.array(rows), list(config["tags"])
-
