@@ -285,6 +285,18 @@ def test_synth_refuses_to_write_over_mtat(tmp_path, capsys):
     assert digest(folder) == before
 
 
+@pytest.mark.parametrize("content,expected", [(None, "no such file"), (b"not a soundfont", "not a SoundFont 2 file")],
+                         ids=["missing", "not a SoundFont"])
+def test_synth_bad_soundfont_is_one_line_and_writes_nothing(tmp_path, capsys, content, expected):
+    bank = tmp_path / "bank.sf2"
+    if content is not None:
+        bank.write_bytes(content)
+    code, _, err = cli(capsys, "synth", "--out", tmp_path / "s", "--clips", 1, "--soundfont", bank)
+    line = one_line(err, "synth")
+    assert code == 2 and "--soundfont" in line and expected in line and "fluid-soundfont-gm" in line
+    assert not (tmp_path / "s").exists()
+
+
 def test_synth_other_seed_is_refused_and_force_rewrites_every_clip(tmp_path, capsys):
     from rawtag.data import synth
 

@@ -151,3 +151,48 @@ def test_bad_arguments():
         synth.plan(0)
     with pytest.raises(ValueError, match="label_drop"):
         synth.plan(5, label_drop=1.5)
+
+
+def _other_bank(tmp_path):
+    """A SoundFont that is not the default bank: TimGM6mb's bytes under another name, one byte of its INFO
+    name changed (a different file, so a different bank name; the same recordings)."""
+    data = bytearray(synth.soundfont())
+    at = data.index(b"INAM") + 8
+    data[at] = ord("X") if data[at] != ord("X") else ord("Y")
+    path = tmp_path / "other.sf2"
+    path.write_bytes(bytes(data))
+    return str(path)
+
+
+def test_another_soundfont_is_checked_named_and_cached_apart(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAWTAG_CACHE", str(tmp_path / "cache"))
+    assert synth.check_soundfont(None) is None and synth.bank_name() == "TimGM6mb"
+    with pytest.raises(ValueError, match="--soundfont .*no such file; give the path of a General MIDI"):
+        synth.check_soundfont(tmp_path / "missing.sf2")
+    (tmp_path / "song.mp3").write_bytes(b"ID3" + bytes(100))
+    with pytest.raises(ValueError, match="not a SoundFont 2 file"):
+        synth.check_soundfont(tmp_path / "song.mp3")
+    other = synth.check_soundfont(_other_bank(tmp_path))
+    name = synth.bank_name(other)
+    assert name.startswith("other-") and len(name) == len("other-") + 12
+    assert synth.notes_folder(other) != synth.notes_folder() and synth.notes_folder(other).name.startswith(name)
+    a4 = synth.note(40, 69, soundfont=other)
+    assert (synth.notes_folder(other) / "program40-key69-vel100.npy").is_file()
+    assert np.array_equal(a4, synth.note(40, 69))  # the same recordings under another name: the same note
+
+
+def test_a_set_remembers_its_soundfont(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAWTAG_CACHE", str(tmp_path / "cache"))
+    other = _other_bank(tmp_path)
+    out = synth.write_synthetic(tmp_path / "set", clips=1, seed=4, workers=1, progress=False, soundfont=other)
+    marker = __import__("json").loads((out / synth.MARKER).read_text())
+    assert marker["soundfont"] == synth.bank_name(synth.check_soundfont(other))
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(synth.SynthError, match=f"SoundFont {marker['soundfont']}.*--force"):
+        synth.write_synthetic(out, clips=1, seed=4, workers=1, progress=False)  # the default bank: refused
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # nothing touched
+    synth.write_synthetic(out, clips=1, seed=4, workers=1, progress=False, soundfont=other)  # same bank: resumes
+    default = synth.write_synthetic(tmp_path / "default", clips=1, seed=4, workers=1, progress=False)
+    assert "soundfont" not in __import__("json").loads((default / synth.MARKER).read_text())
+    clip = next(p for p in out.rglob("*.mp3"))
+    assert clip.read_bytes() == (default / clip.relative_to(out)).read_bytes()  # same recordings, same clip

@@ -23,7 +23,8 @@ How it teaches something real:
 The package, one module per job:
 - `vocabulary`: the audio format, the styles, the annotator's tags (`ANNOTATOR`, `SYNTH_TAGS`), scales,
   registers, vowels, and how each style is played (instruments' programs, progressions, bass, grooves);
-- `sampler`: recorded notes from the SoundFont (`note`), placed on a time line (`play`);
+- `sampler`: recorded notes from the SoundFont (`note`; another bank with `check_soundfont`), placed on a
+  time line (`play`);
 - `instruments`: what the SoundFont lacks: the formant `voice`, and `reverb`;
 - `songs`: composition: a song's facts (`draw_song`), its tags (`annotate`), its `score`, one clip
   (`render_clip`);
@@ -36,7 +37,7 @@ from __future__ import annotations
 
 from .builder import CLIP_BYTES, MARKER, ClipPlan, SynthError, plan, render_plan, write_clip, write_synthetic
 from .instruments import reverb, voice
-from .sampler import note, notes_folder, play, soundfont
+from .sampler import bank_name, check_soundfont, note, notes_folder, play, soundfont
 from .songs import Part, Song, annotate, draw_song, render_clip, score
 from .vocabulary import (
     ANNOTATOR,
@@ -60,7 +61,7 @@ __all__ = [
     "SR", "CLIP_SECONDS", "CLIP_LEN", "MAX_FREQ", "MP3_QUALITY", "FOLDER_CYCLE", "STYLES", "ANNOTATOR",
     "SYNTH_TAGS", "SCALES", "REGISTER", "VOWELS", "PARTS", "midi_hz",
     # sampler and voices
-    "soundfont", "note", "notes_folder", "play", "voice", "reverb",
+    "soundfont", "check_soundfont", "bank_name", "note", "notes_folder", "play", "voice", "reverb",
     # songs
     "Song", "Part", "draw_song", "annotate", "score", "render_clip",
     # builder

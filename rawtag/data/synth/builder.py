@@ -22,6 +22,7 @@ from ...atomic import RESUME, free_bytes, human, is_full, replacing, require_spa
 from ...progress import counter
 from ..audio import to_int16
 from ..mtat import ANNOTATIONS, CLIP_INFO, MTAT_TAGS
+from .sampler import DEFAULT, bank_name, check_soundfont
 from .songs import Song, annotate, draw_song, render_clip
 from .vocabulary import CLIP_SECONDS, FOLDER_CYCLE, MP3_QUALITY, SR
 
@@ -80,12 +81,13 @@ def plan(clips: int, seed: int = 0, label_drop: float = 0.1, progress=None) -> l
     return out
 
 
-def render_plan(item: ClipPlan) -> np.ndarray:
-    """The audio of one planned clip (deterministic: its own random stream).
+def render_plan(item: ClipPlan, soundfont: str | None = None) -> np.ndarray:
+    """The audio of one planned clip (deterministic: its own random stream), played on the bank `soundfont`
+    (a checked path, `sampler.check_soundfont`; None: the default).
 
     Chapter: 01_data
     """
-    return render_clip(item.song, np.random.default_rng([*item.song_seed, item.segment, 2]))
+    return render_clip(item.song, np.random.default_rng([*item.song_seed, item.segment, 2]), soundfont)
 
 
 class SynthError(RuntimeError):
@@ -112,7 +114,7 @@ def encode_mp3(audio: np.ndarray) -> bytes:
     return bytes(encoder.encode(to_int16(audio).tobytes()) + encoder.flush())
 
 
-def write_clip(item: ClipPlan, out_dir: str) -> str:
+def write_clip(item: ClipPlan, out_dir: str, soundfont: str | None = None) -> str:
     """Render and encode one clip as 16 kHz 32 kbit/s MP3, atomically (a temporary name, then a rename).
 
     Chapter: 01_data
@@ -121,7 +123,7 @@ def write_clip(item: ClipPlan, out_dir: str) -> str:
     if dest.exists():
         return item.path
     dest.parent.mkdir(parents=True, exist_ok=True)
-    data = encode_mp3(render_plan(item))
+    data = encode_mp3(render_plan(item, soundfont))
     try:
         with replacing(dest) as tmp:
             Path(tmp).write_bytes(data)
@@ -176,7 +178,7 @@ def _audio_bytes(out: Path) -> int:
 def _claim(out: Path, params: dict, tables: dict[str, bytes], force: bool) -> bool:
     """Check that `out` may receive this set; returns True when existing clips must be rendered again.
 
-    A folder is ours when it is new or empty, when its `synth.json` names the same seed and label drop, or
+    A folder is ours when it is new or empty, when its `synth.json` names the same seed, label drop and bank, or
     (written before synth.json existed) when its annotation file is exactly the one this plan writes.
     Anything else is another dataset (MTAT, another seed): refused unless `force`, which renders every
     clip of this plan again (so no old file under a colliding name survives) and rewrites both tables.
@@ -187,9 +189,10 @@ def _claim(out: Path, params: dict, tables: dict[str, bytes], force: bool) -> bo
             old = json.loads(marker.read_text())
         except ValueError:
             old = {}
-        if all(old.get(k) == v for k, v in params.items()):
+        if all(old.get(k) == params.get(k) for k in {*params, "soundfont"}):  # no "soundfont": the default bank
             return False
-        what = f"a synthetic set with seed {old.get('seed')} and label drop {old.get('label_drop')}"
+        what = (f"a synthetic set with seed {old.get('seed')}, label drop {old.get('label_drop')} and SoundFont "
+                f"{old.get('soundfont', DEFAULT)}")
     else:
         if not out.is_dir():
             if out.exists():
@@ -214,23 +217,27 @@ def _claim(out: Path, params: dict, tables: dict[str, bytes], force: bool) -> bo
 
 
 def write_synthetic(out: str | os.PathLike, clips: int, seed: int = 0, workers: int | None = None,
-                    label_drop: float = 0.1, progress: bool = True, force: bool = False) -> Path:
+                    label_drop: float = 0.1, progress: bool = True, force: bool = False,
+                    soundfont: str | os.PathLike | None = None) -> Path:
     """Write a synthetic set in MTAT's on-disk format into `out`.
 
     Resumable and idempotent: finished MP3s are kept (each is written under a temporary name and renamed),
     and the annotation files are written last, so a folder with `annotations_final.csv` is complete.
-    `synth.json`, written first, records the seed and label drop: a rerun with others, or into a folder
-    holding another dataset (an MTAT download), is refused unless `force` (see `_claim`). The free disk
-    space is checked against the set's estimated size before anything is written.
+    `synth.json`, written first, records the seed, the label drop and, where it is not the default, the
+    SoundFont (`soundfont`: an .sf2 file whose recordings play every part; `sampler.bank_name`): a rerun with
+    others, or into a folder holding another dataset (an MTAT download), is refused unless `force` (see
+    `_claim`). The free disk space is checked against the set's estimated size before anything is written.
 
     Chapter: 01_data
     """
     from ...concurrent import finished, worker_pool
 
     _check_arguments(clips, seed, label_drop)
+    soundfont = check_soundfont(soundfont)
     out = Path(out)
     if progress:
-        print(f"synth: {clips:,} clips (about {human(clips * CLIP_BYTES)}) into {out}", flush=True)
+        bank = "" if soundfont is None else f", played on {Path(soundfont).name}"
+        print(f"synth: {clips:,} clips (about {human(clips * CLIP_BYTES)}) into {out}{bank}", flush=True)
     have = _audio_bytes(out) if out.is_dir() else 0
     require_space(out, clips * CLIP_BYTES - have, f"a synthetic set of {clips:,} clips")
     with counter(clips, "plan", "clip", enabled=progress and clips >= 20_000) as bar:
@@ -238,6 +245,8 @@ def write_synthetic(out: str | os.PathLike, clips: int, seed: int = 0, workers: 
         bar.update(len(items) - bar.n)
     tables = _tables(items)
     params = {"format": 1, "seed": int(seed), "label_drop": float(label_drop)}
+    if soundfont is not None:  # the default bank is not named, so that sets written before this still resume
+        params["soundfont"] = bank_name(soundfont)
     again = _claim(out, params, tables, force)
     if again:
         for name in (ANNOTATIONS, CLIP_INFO, MARKER):
@@ -251,11 +260,11 @@ def write_synthetic(out: str | os.PathLike, clips: int, seed: int = 0, workers: 
     with counter(len(items), "synth", "clip", initial=len(items) - len(todo), enabled=progress) as bar:
         if workers == 1:
             for it in todo:
-                write_clip(it, str(out))
+                write_clip(it, str(out), soundfont)
                 bar.update()
         else:
             with worker_pool(workers) as pool:
-                for _, future in finished(pool, write_clip, [(it, str(out)) for it in todo], 2 * workers):
+                for _, future in finished(pool, write_clip, [(it, str(out), soundfont) for it in todo], 2 * workers):
                     future.result()
                     bar.update()
     for name in (CLIP_INFO, ANNOTATIONS):  # the annotations last: with them, the folder is complete

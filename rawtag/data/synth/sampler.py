@@ -2,8 +2,10 @@
 
 Taught in chapter 01 (data). A SoundFont is a bank of recordings of real instruments (one or a few
 recorded notes per instrument, pitched to every key) in the General MIDI order: program 0 is a grand
-piano, 40 a violin, 48 a string section; bank 128 holds drum kits. The bank used here is TimGM6mb
-(Tim Brechbill, GPL-2), the one the `pretty_midi` wheel ships.
+piano, 40 a violin, 48 a string section; bank 128 holds drum kits. The bank used by default is TimGM6mb
+(Tim Brechbill, GPL-2), the one the `pretty_midi` wheel ships; any other General MIDI SoundFont can be
+played instead (`rawtag synth --soundfont FILE.sf2`, e.g. FluidR3_GM, MIT, Debian's `fluid-soundfont-gm`):
+the same scores on other recordings (`benchmarks/README.md`, "Another SoundFont").
 
 `note` renders ONE note (an instrument, a key, a loudness) with `midirenderer` (a Rust SoundFont synth)
 as a dry 16 kHz recording, once: a clip repeats its notes and a set reuses them, so the notes are kept
@@ -16,6 +18,7 @@ Chapter: 01_data
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from functools import lru_cache
@@ -35,13 +38,54 @@ VELOCITY = 100
 SILENT = 10 ** (-60 / 20)  # a rendered note is trimmed where it stays below -60 dB of its peak
 
 
-@lru_cache(maxsize=1)
-def soundfont() -> bytes:
-    """The SoundFont's bytes (TimGM6mb.sf2, installed with `pretty_midi`).
+DEFAULT = "TimGM6mb"  # the bank played when no SoundFont file is named
+
+
+def check_soundfont(path: str | os.PathLike | None) -> str | None:
+    """`path` as the sampler takes it (an absolute path), or None for the default bank; a ValueError naming
+    the problem and the fix for a file that is missing or is not a SoundFont (a RIFF `sfbk` file).
 
     Chapter: 01_data
     """
+    if path is None:
+        return None
+    path = Path(path).expanduser().resolve()
+    fix = "give the path of a General MIDI .sf2 file (e.g. /usr/share/sounds/sf2/FluidR3_GM.sf2 from Debian's " \
+          "fluid-soundfont-gm), or leave --soundfont out for the default bank"
+    if not path.is_file():
+        raise ValueError(f"--soundfont {path}: no such file; {fix}")
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"sfbk":
+        raise ValueError(f"--soundfont {path}: not a SoundFont 2 file (no RIFF sfbk header); {fix}")
+    return str(path)
+
+
+@lru_cache(maxsize=2)
+def soundfont(path: str | None = None) -> bytes:
+    """The SoundFont's bytes: the file at `path`, or by default TimGM6mb.sf2 (installed with `pretty_midi`).
+
+    Chapter: 01_data
+    """
+    if path is not None:
+        return Path(path).read_bytes()
     return resources.files("pretty_midi").joinpath("TimGM6mb.sf2").read_bytes()
+
+
+@lru_cache(maxsize=8)
+def bank_name(path: str | None = None) -> str:
+    """What names a bank in the notes cache and in a set's `synth.json`: "TimGM6mb" for the default, else
+    the file's name and the first 12 hex digits of its SHA-256 (the same name, the same recordings).
+
+    Chapter: 01_data
+    """
+    if path is None:
+        return DEFAULT
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return f"{Path(path).stem}-{digest.hexdigest()[:12]}"
 
 
 def _midi(program: int, key: int, velocity: int, drum: bool) -> bytes:
@@ -59,22 +103,22 @@ def _midi(program: int, key: int, velocity: int, drum: bool) -> bytes:
     return buf.getvalue()
 
 
-def notes_folder() -> Path:
-    """Where rendered notes are kept: `$RAWTAG_CACHE/notes`, else `~/.cache/rawtag/notes` (NOTES_MB
-    once a set's instruments have all played). Safe to delete: notes are rendered again on demand.
+def notes_folder(path: str | None = None) -> Path:
+    """Where the notes of a bank (`path`, None: the default) are kept: under `$RAWTAG_CACHE/notes`, else
+    `~/.cache/rawtag/notes`, one folder per bank. Safe to delete: notes are rendered again on demand.
 
     Chapter: 01_data
     """
     root = os.environ.get("RAWTAG_CACHE") or Path.home() / ".cache" / "rawtag"
-    return Path(root) / "notes" / f"TimGM6mb-{int(HOLD * 1000)}+{int(TAIL * 1000)}ms-{SR}Hz-float16"
+    return Path(root) / "notes" / f"{bank_name(path)}-{int(HOLD * 1000)}+{int(TAIL * 1000)}ms-{SR}Hz-float16"
 
 
-def _render(program: int, key: int, velocity: int, drum: bool) -> np.ndarray:
+def _render(program: int, key: int, velocity: int, drum: bool, path: str | None = None) -> np.ndarray:
     import midirenderer
     import soundfile as sf
     import soxr
 
-    wav = midirenderer.render_wave_from(soundfont(), _midi(program, key, velocity, drum))
+    wav = midirenderer.render_wave_from(soundfont(path), _midi(program, key, velocity, drum))
     audio, rate = sf.read(io.BytesIO(wav), dtype="float32", always_2d=True)
     mono = soxr.resample(audio.mean(axis=1), rate, SR).astype(np.float32)
     loud = np.flatnonzero(np.abs(mono) > SILENT * (np.abs(mono).max() + 1e-9))
@@ -82,19 +126,21 @@ def _render(program: int, key: int, velocity: int, drum: bool) -> np.ndarray:
 
 
 @lru_cache(maxsize=4096)
-def note(program: int, key: int, velocity: int = VELOCITY, drum: bool = False) -> np.ndarray:
+def note(program: int, key: int, velocity: int = VELOCITY, drum: bool = False,
+         soundfont: str | None = None) -> np.ndarray:
     """One note of a SoundFont instrument held for `HOLD` s then released (its release rendered for up to
     `TAIL` s): mono float32 at 16 kHz (rounded to float16, as kept on disk), trimmed where it has fallen
     silent. `program` is the General MIDI instrument (or, with `drum`, the kit; `key` is then the drum:
-    36 kick, 38 snare, 42 closed hi-hat ...). Cached: each note is rendered once.
+    36 kick, 38 snare, 42 closed hi-hat ...). `soundfont`: the bank's file (`check_soundfont`), None for the
+    default. Cached: each note is rendered once.
 
     Chapter: 01_data
     """
-    path = notes_folder() / f"{'kit' if drum else 'program'}{program}-key{key}-vel{velocity}.npy"
+    path = notes_folder(soundfont) / f"{'kit' if drum else 'program'}{program}-key{key}-vel{velocity}.npy"
     try:
         mono = np.load(path)
     except (OSError, ValueError):  # not rendered yet (or a damaged file): render it and keep it
-        mono = _render(program, key, velocity, drum).astype(np.float16)  # as kept: a fresh note = a kept one
+        mono = _render(program, key, velocity, drum, soundfont).astype(np.float16)  # a fresh note = a kept one
         tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")  # one per process: workers may race
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,10 +154,12 @@ def note(program: int, key: int, velocity: int = VELOCITY, drum: bool = False) -
     return mono
 
 
-def play(events, program: int, length: int, drum: bool = False, release: float = 0.15) -> np.ndarray:
+def play(events, program: int, length: int, drum: bool = False, release: float = 0.15,
+         soundfont: str | None = None) -> np.ndarray:
     """A part on a time line of `length` samples: each event (onset s, key, duration s, velocity 1-127)
-    plays the recorded note, cut `release` s after its duration with a fade (drums ring out), with the gain
-    of its velocity, (velocity / `VELOCITY`)^2, as the SoundFont's own velocity curve.
+    plays the recorded note of the bank `soundfont` (None: the default), cut `release` s after its duration
+    with a fade (drums ring out), with the gain of its velocity, (velocity / `VELOCITY`)^2, as the default
+    SoundFont's own velocity curve.
 
     Chapter: 01_data
     """
@@ -121,7 +169,7 @@ def play(events, program: int, length: int, drum: bool = False, release: float =
         start = int(round(onset * SR))
         if start >= length or start < 0:
             continue
-        sample = note(int(program), int(key), VELOCITY, drum)
+        sample = note(int(program), int(key), VELOCITY, drum, soundfont)
         n = len(sample)
         if not drum:
             n = min(n, int((min(duration, HOLD) + release) * SR))

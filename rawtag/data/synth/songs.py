@@ -358,9 +358,10 @@ def _recording_chain(x: np.ndarray, rng) -> np.ndarray:
 BALANCE = {"bass": 0.7, "drums": 0.9, "tabla": 0.8, "female": 1.0, "male": 1.0, "chords": 0.55, "drone": 0.4}
 
 
-def render_clip(song: Song, rng) -> np.ndarray:
-    """One 29.1 s clip of a song, float32 at 16 kHz: its score played on recorded instruments and formant
-    voices, mixed, with the style's room, compression when loud, and a peak set by the song's level.
+def render_clip(song: Song, rng, soundfont: str | None = None) -> np.ndarray:
+    """One 29.1 s clip of a song, float32 at 16 kHz: its score played on recorded instruments (of the bank
+    `soundfont`, None: the default) and formant voices, mixed, with the style's room, compression when
+    loud, and a peak set by the song's level.
 
     Chapter: 01_data
     """
@@ -371,7 +372,8 @@ def render_clip(song: Song, rng) -> np.ndarray:
             audio = _sing(song, part, rng, length)
         else:
             audio = play(part.notes, part.program, length, drum=part.drum,
-                         release=0.4 if _role(song, part.name) in ("chords", "drone") else 0.12)
+                         release=0.4 if _role(song, part.name) in ("chords", "drone") else 0.12,
+                         soundfont=soundfont)
         peak = np.abs(audio).max()
         if peak == 0:
             continue
