@@ -47,6 +47,19 @@ def tone_source(root: Path, clips: int = 60, seed: int = 0, seconds: float = 29.
     return root
 
 
+def other_soundfont(folder: Path) -> str:
+    """A SoundFont that is not the default bank: TimGM6mb's bytes as `folder/other.sf2`, one byte of its INFO
+    name changed (another file, so another bank name; the same recordings, so the same notes)."""
+    from rawtag.data import synth
+
+    data = bytearray(synth.soundfont())
+    at = data.index(b"INAM") + 8
+    data[at] = ord("X") if data[at] != ord("X") else ord("Y")
+    path = folder / "other.sf2"
+    path.write_bytes(bytes(data))
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def synth_source(tmp_path_factory) -> Path:
     from rawtag.data.synth import write_synthetic

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import other_soundfont
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -97,3 +99,31 @@ def test_transfer_benchmark_scores_a_run_through_each_band(tone_prepared, tmp_pa
     done = subprocess.run([sys.executable, str(BENCH / "transfer_bench.py"), str(tmp_path / "run"), "--band", "2k"],
                           capture_output=True, text=True)
     assert done.returncode == 2 and "expected LOW-HIGH in Hz" in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (BENCH.parents[1] / "shared" / "realmusic" / "reference.tsv").exists(),
+                    reason="no shared/realmusic")
+def test_soundfont_benchmark_pairs_two_banks_by_seed(tmp_path):
+    import os
+
+    from rawtag.data import synth
+
+    bank = other_soundfont(tmp_path)  # TimGM6mb's recordings under another name: a second bank to play
+    done = subprocess.run([sys.executable, str(BENCH / "soundfont_bench.py"), "--soundfont", bank, "--clips", "24",
+                           "--seeds", "0", "1", "--models", "base", "--profile", "smoke", "--resamples", "50",
+                           "--root", str(tmp_path / "bench")],
+                          capture_output=True, text=True, env={**os.environ, "RAWTAG_CACHE": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    default = "TimGM6mb (default)"
+    table = [r for r in rows(done.stdout) if r[0] in (default, "other")]
+    assert [tuple(r[:3]) for r in table] == [(default, "base", "0"), (default, "base", "1"),
+                                             ("other", "base", "0"), ("other", "base", "1")]
+    number = r"0\.\d{4}"
+    assert all(re.fullmatch(number, r[3]) and re.fullmatch(rf"{number} \[{number}, {number}\]", r[4]) for r in table)
+    # the same recordings under two names: the same clips, so the same runs, and differences of zero
+    assert [r[3:] for r in table[:2]] == [r[3:] for r in table[2:]]
+    diffs = [r for r in rows(done.stdout) if r[0] == "base"]
+    assert [r[1] for r in diffs] == ["validation (two different stand-ins)", "real music"]
+    assert all(r[2].startswith("+0.0000") or r[2].startswith("-0.0000") for r in diffs)
+    assert (tmp_path / "bench" / "other" / "source" / synth.MARKER).read_text().count("other-") == 1

@@ -9,7 +9,7 @@ import pytest
 
 from rawtag.data import mtat, synth
 
-from conftest import MTAT_DIR
+from conftest import MTAT_DIR, other_soundfont
 
 TOP50_MTAT = ("guitar classical slow techno strings drums electronic rock fast piano ambient beat violin vocal "
               "synth female indian opera male singing vocals|no vocals|harpsichord|loud|quiet|flute|woman|"
@@ -153,17 +153,6 @@ def test_bad_arguments():
         synth.plan(5, label_drop=1.5)
 
 
-def _other_bank(tmp_path):
-    """A SoundFont that is not the default bank: TimGM6mb's bytes under another name, one byte of its INFO
-    name changed (a different file, so a different bank name; the same recordings)."""
-    data = bytearray(synth.soundfont())
-    at = data.index(b"INAM") + 8
-    data[at] = ord("X") if data[at] != ord("X") else ord("Y")
-    path = tmp_path / "other.sf2"
-    path.write_bytes(bytes(data))
-    return str(path)
-
-
 def test_another_soundfont_is_checked_named_and_cached_apart(tmp_path, monkeypatch):
     monkeypatch.setenv("RAWTAG_CACHE", str(tmp_path / "cache"))
     assert synth.check_soundfont(None) is None and synth.bank_name() == "TimGM6mb"
@@ -172,7 +161,7 @@ def test_another_soundfont_is_checked_named_and_cached_apart(tmp_path, monkeypat
     (tmp_path / "song.mp3").write_bytes(b"ID3" + bytes(100))
     with pytest.raises(ValueError, match="not a SoundFont 2 file"):
         synth.check_soundfont(tmp_path / "song.mp3")
-    other = synth.check_soundfont(_other_bank(tmp_path))
+    other = synth.check_soundfont(other_soundfont(tmp_path))
     name = synth.bank_name(other)
     assert name.startswith("other-") and len(name) == len("other-") + 12
     assert synth.notes_folder(other) != synth.notes_folder() and synth.notes_folder(other).name.startswith(name)
@@ -183,7 +172,7 @@ def test_another_soundfont_is_checked_named_and_cached_apart(tmp_path, monkeypat
 
 def test_a_set_remembers_its_soundfont(tmp_path, monkeypatch):
     monkeypatch.setenv("RAWTAG_CACHE", str(tmp_path / "cache"))
-    other = _other_bank(tmp_path)
+    other = other_soundfont(tmp_path)
     out = synth.write_synthetic(tmp_path / "set", clips=1, seed=4, workers=1, progress=False, soundfont=other)
     marker = __import__("json").loads((out / synth.MARKER).read_text())
     assert marker["soundfont"] == synth.bank_name(synth.check_soundfont(other))
