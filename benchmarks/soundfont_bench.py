@@ -52,12 +52,12 @@ def main(argv=None) -> int:
         parser.error("no folder of real music: pass --music FOLDER (one holding reference.tsv)")
     reference = transfer.read_reference(music)
     root = Path(args.root)
-    banks = {"TimGM6mb (default)": None, Path(args.soundfont).stem: args.soundfont}
+    other = Path(args.soundfont).stem
+    banks = {"TimGM6mb (default)": ("default", None), other: (other, args.soundfont)}  # label: (folder, file)
     print(f"machine: {common.machine()}", flush=True)
 
     rows, scores = [], {}
-    for bank, path in banks.items():
-        name = "default" if path is None else Path(path).stem
+    for bank, (name, path) in banks.items():
         source, prepared = root / name / "source", root / name / "prepared"
         run_cli("synth", "--out", source, "--clips", args.clips, "--seed", 0,
                 *(["--soundfont", path] if path else []))
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     print(f"\nceiling (real-MTAT tagger): {real.ceiling}; validation is each stand-in's own clips (synthetic)\n")
     print(common.table(["bank", "model", "seed", "validation ROC-AUC (synthetic, last epoch)",
                         "real music: macro ROC-AUC [95 %]"], rows))
-    default, other = banks
+    default = next(iter(banks))
     diffs = []
     for model in args.models:
         for i, what in ((0, "validation (two different stand-ins)"), (1, "real music")):
