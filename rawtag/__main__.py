@@ -261,10 +261,10 @@ def build_parser(models: list[str] | None = None, pools: tuple[str, ...] | None 
     s.add_argument("--workers", type=_positive, default=None, help="processes (default: all cores)")
     s.add_argument("--label-drop", type=float, default=0.1,
                    help="chance of dropping each positive label, in [0, 1) (default 0.1)")
-    s.add_argument("--soundfont", default=None, metavar="FILE.sf2",
-                   help="a General MIDI SoundFont whose recordings play every part (default: TimGM6mb, which "
-                        "pretty_midi ships; e.g. /usr/share/sounds/sf2/FluidR3_GM.sf2 from Debian's "
-                        "fluid-soundfont-gm)")
+    s.add_argument("--soundfont", default=None, metavar="BANK",
+                   help="the General MIDI bank whose recordings play every part: TimGM6mb (the default, which "
+                        "pretty_midi ships), FluidR3_GM (the book's quick profile; the system's copy, or fetched "
+                        "once from Debian, 120 MB), or the path of any .sf2 file")
     s.add_argument("--force", action="store_true", help=force + "; every clip is rendered again")
     s.set_defaults(handler=cmd_synth)
 

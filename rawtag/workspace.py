@@ -97,11 +97,23 @@ class Workspace:
             raise ValueError(f"unknown split scheme {self.scheme!r}; choose one of {', '.join(SCHEMES)}")
         self.data_root, self.runs_root = locate(self.data_root), locate(self.runs_root)
         self.synth_clips = settings["synth_clips"] or PROFILES["quick"]["synth_clips"]
+        # the bank that plays the synthetic set: RAWTAG_SOUNDFONT (a name or an .sf2 file) over the profile's
+        self.soundfont = (os.environ.get("RAWTAG_SOUNDFONT") or settings.get("soundfont")
+                          or PROFILES["quick"]["soundfont"])
+
+    @property
+    def bank_suffix(self) -> str:
+        """"" for a set played on the default bank (TimGM6mb), else "-" and the bank's name (an .sf2 file's
+        stem): a set played on another bank, and the runs trained on it, live in folders of their own."""
+        from .data.synth.sampler import DEFAULT
+
+        bank = Path(str(self.soundfont)).stem
+        return "" if self.dataset != "synthetic" or bank == DEFAULT else f"-{bank}"
 
     @property
     def label(self) -> str:
         """What every caption says about where a number comes from."""
-        data = (f"synthetic set ({self.synth_clips:,} clips, {self.scheme} split)"
+        data = (f"synthetic set ({self.synth_clips:,} clips on {Path(str(self.soundfont)).stem}, {self.scheme} split)"
                 if self.dataset == "synthetic" else f"MagnaTagATune ({self.scheme} split)")
         return f"{data}, {self.profile} profile" + (", bfloat16" if self.precision == "bf16" else "")
 
@@ -119,14 +131,14 @@ class Workspace:
     def source(self) -> Path:
         """The audio in MTAT's on-disk format: the synthetic set, or the downloaded MTAT."""
         if self.dataset == "synthetic":
-            return self.data_root / f"synthetic-{self.synth_clips}" / "source"
+            return self.data_root / f"synthetic-{self.synth_clips}{self.bank_suffix}" / "source"
         return self.data_root / "mtat"
 
     @property
     def prepared(self) -> Path:
         """The prepared set: one per split scheme, since the scheme decides the tags and the clips."""
         if self.dataset == "synthetic":
-            return self.data_root / f"synthetic-{self.synth_clips}" / f"prepared-{self.scheme}"
+            return self.data_root / f"synthetic-{self.synth_clips}{self.bank_suffix}" / f"prepared-{self.scheme}"
         return self.data_root / f"mtat-prepared-{self.scheme}"
 
     def data(self, progress: bool = True):
@@ -140,7 +152,7 @@ class Workspace:
 
         if not (self.prepared / "manifest.json").exists():
             if self.dataset == "synthetic":
-                write_synthetic(self.source, self.synth_clips, seed=0, progress=progress)
+                write_synthetic(self.source, self.synth_clips, seed=0, progress=progress, soundfont=self.soundfont)
             elif not (self.source / mtat.ANNOTATIONS).exists():
                 print(f"MTAT is not in {self.source}: downloading about 3 GB (resumable; see chapter 01)")
                 download(self.source, progress=progress)
@@ -202,7 +214,8 @@ class Workspace:
         settings = {"precision": self.precision, **settings}
         named = [f"{k}={_short(v)}" for k, v in sorted(settings.items())
                  if usual.get(k, object()) != v and budget.get(k, object()) != v]
-        group = f"{self.dataset}-{self.profile}" + ("" if self.scheme == "paper" else f"-{self.scheme}")
+        group = f"{self.dataset}{self.bank_suffix}-{self.profile}"
+        group += "" if self.scheme == "paper" else f"-{self.scheme}"
         return self.runs_root / group / "_".join([model, *named])
 
     def train(self, model: str = "base", budget_of: str | None = None, progress: bool = True, threads=None,

@@ -156,7 +156,7 @@ def test_bad_arguments():
 def test_another_soundfont_is_checked_named_and_cached_apart(tmp_path, monkeypatch):
     monkeypatch.setenv("RAWTAG_CACHE", str(tmp_path / "cache"))
     assert synth.check_soundfont(None) is None and synth.bank_name() == "TimGM6mb"
-    with pytest.raises(ValueError, match="--soundfont .*no such file; give the path of a General MIDI"):
+    with pytest.raises(ValueError, match="--soundfont .*no such file; give a bank.s name .*or the path of a Gen"):
         synth.check_soundfont(tmp_path / "missing.sf2")
     (tmp_path / "song.mp3").write_bytes(b"ID3" + bytes(100))
     with pytest.raises(ValueError, match="not a SoundFont 2 file"):

@@ -21,11 +21,15 @@ def test_relative_folders_start_at_the_project_root(tmp_path, monkeypatch):
     assert project_root() == tmp_path / "other"
 
 
-def test_profile_picks_dataset_and_labels_say_where_numbers_come_from(tmp_path):
+def test_profile_picks_dataset_and_labels_say_where_numbers_come_from(tmp_path, monkeypatch):
+    monkeypatch.delenv("RAWTAG_SOUNDFONT", raising=False)
     quick = Workspace("quick", data_root=tmp_path)
     assert quick.dataset == "synthetic"
-    assert quick.label == "synthetic set (1,200 clips, paper split), quick profile"
-    assert quick.prepared == tmp_path / "synthetic-1200" / "prepared-paper"
+    assert quick.label == "synthetic set (1,200 clips on FluidR3_GM, paper split), quick profile"
+    assert quick.prepared == tmp_path / "synthetic-1200-FluidR3_GM" / "prepared-paper"
+    smoke = Workspace("smoke", data_root=tmp_path)  # the bank pip installs: a set's folder without a bank's name
+    assert smoke.label == "synthetic set (96 clips on TimGM6mb, paper split), smoke profile"
+    assert smoke.source == tmp_path / "synthetic-96" / "source"
     paper = Workspace("paper", data_root=tmp_path)
     assert paper.dataset == "mtat" and paper.label == "MagnaTagATune (paper split), paper profile"
     assert paper.source == tmp_path / "mtat" and paper.prepared == tmp_path / "mtat-prepared-paper"
@@ -40,7 +44,25 @@ def test_profile_picks_dataset_and_labels_say_where_numbers_come_from(tmp_path):
         Workspace("huge")
 
 
-def test_run_names_drop_defaults_so_chapters_share_runs(tmp_path):
+def test_a_set_on_another_bank_and_its_runs_live_apart(tmp_path, monkeypatch):
+    monkeypatch.delenv("RAWTAG_SOUNDFONT", raising=False)
+    quick = Workspace("quick", data_root=tmp_path / "data", runs_root=tmp_path / "runs")
+    assert quick.soundfont == "FluidR3_GM"
+    assert quick.run_dir("base") == tmp_path / "runs" / "synthetic-FluidR3_GM-quick" / "base"
+    monkeypatch.setenv("RAWTAG_SOUNDFONT", "TimGM6mb")  # the override: the quick book on the bank pip installs
+    tim = Workspace("quick", data_root=tmp_path / "data", runs_root=tmp_path / "runs")
+    assert tim.source == tmp_path / "data" / "synthetic-1200" / "source"
+    assert tim.run_dir("base") == tmp_path / "runs" / "synthetic-quick" / "base"
+    monkeypatch.setenv("RAWTAG_SOUNDFONT", str(tmp_path / "MyBank.sf2"))  # a file: named by its stem
+    mine = Workspace("smoke", data_root=tmp_path / "data", runs_root=tmp_path / "runs")
+    assert mine.prepared == tmp_path / "data" / "synthetic-96-MyBank" / "prepared-paper"
+    assert mine.run_dir("base").parent.name == "synthetic-MyBank-smoke"
+    assert "96 clips on MyBank" in mine.label
+    assert Workspace("paper", runs_root=tmp_path).run_dir("base").parent.name == "mtat-paper"  # MTAT: no bank
+
+
+def test_run_names_drop_defaults_so_chapters_share_runs(tmp_path, monkeypatch):
+    monkeypatch.delenv("RAWTAG_SOUNDFONT", raising=False)
     ws = Workspace("smoke", runs_root=tmp_path)
     assert ws.run_dir("base") == tmp_path / "synthetic-smoke" / "base"
     assert ws.run_dir("base", length=256, stride=256, time_pool="max", normalization="dataset") == ws.run_dir("base")

@@ -57,8 +57,9 @@ class _Unreachable(MTATError):
     """The host did not answer with the file (no network, no such host, an HTTP error): try the next one."""
 
 
-def _fetch(url: str, dest: Path, expected_sha256: str, progress: bool) -> None:
-    """Download `url` to `dest`, resuming `dest.part` with an HTTP Range request, then verify it."""
+def _fetch(url: str, dest: Path, expected_sha256: str, progress: bool, rerun: str = "rawtag download") -> None:
+    """Download `url` to `dest`, resuming `dest.part` with an HTTP Range request, then verify it; `rerun` is
+    the command an error tells the reader to run again."""
     from ..progress import tqdm
 
     part = dest.with_name(dest.name + ".part")
@@ -83,7 +84,7 @@ def _fetch(url: str, dest: Path, expected_sha256: str, progress: bool) -> None:
             if resumed and start != have:
                 part.unlink()
                 raise MTATError(f"{dest.name}: asked {url} for the bytes from {have:,} on, but it answered from "
-                                f"byte {start}; the partial download was discarded: rerun `rawtag download` to "
+                                f"byte {start}; the partial download was discarded: rerun `{rerun}` to "
                                 f"fetch it from the start")
             length = response.headers.get("Content-Length")
             total = have + int(length) if length else None
@@ -100,14 +101,14 @@ def _fetch(url: str, dest: Path, expected_sha256: str, progress: bool) -> None:
                     problem = e
                 if problem is not None or (total is not None and out.tell() < total):
                     raise MTATError(f"{dest.name}: download interrupted after {out.tell():,} of {total or '?'} "
-                                    f"bytes ({problem or 'connection closed'}); rerun `rawtag download` to "
+                                    f"bytes ({problem or 'connection closed'}); rerun `{rerun}` to "
                                     f"resume it")
     actual = sha256_of(part)
     if actual != expected_sha256:
         bad = dest.with_name(dest.name + ".bad")
         part.replace(bad)
         raise MTATError(f"{dest.name}: checksum mismatch (sha256 {actual}, expected {expected_sha256}); "
-                        f"the download was moved to {bad.name}; rerun `rawtag download` to fetch it again")
+                        f"the download was moved to {bad.name}; rerun `{rerun}` to fetch it again")
     part.replace(dest)
 
 
@@ -119,12 +120,13 @@ def _range_start(content_range: str) -> int | None:
         return None
 
 
-def _fetch_first(urls: tuple[str, ...], name: str, dest: Path, expected_sha256: str, progress: bool) -> None:
+def _fetch_first(urls: tuple[str, ...], name: str, dest: Path, expected_sha256: str, progress: bool,
+                 rerun: str = "rawtag download") -> None:
     """Fetch `name` from the first of `urls` that serves it (the official host's addresses, or a mirror)."""
     reasons = []
     for base in urls:
         try:
-            return _fetch(base.rstrip("/") + "/" + name, dest, expected_sha256, progress)
+            return _fetch(base.rstrip("/") + "/" + name, dest, expected_sha256, progress, rerun)
         except _Unreachable as e:
             reasons.append(str(e))
     raise MTATError("; ".join(reasons))

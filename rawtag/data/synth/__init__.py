@@ -25,6 +25,8 @@ The package, one module per job:
   registers, vowels, and how each style is played (instruments' programs, progressions, bass, grooves);
 - `sampler`: recorded notes from the SoundFont (`note`; another bank with `check_soundfont`), placed on a
   time line (`play`);
+- `banks`: the banks known by name (TimGM6mb, shipped with pip; FluidR3_GM, the book's), found or fetched
+  (`bank_file`);
 - `instruments`: what the SoundFont lacks: the formant `voice`, and `reverb`;
 - `songs`: composition: a song's facts (`draw_song`), its tags (`annotate`), its `score`, one clip
   (`render_clip`);
@@ -35,6 +37,7 @@ Chapter: 01_data
 """
 from __future__ import annotations
 
+from .banks import FLUIDR3_GM, BankError, bank_file, find_or_fetch
 from .builder import CLIP_BYTES, MARKER, ClipPlan, SynthError, plan, render_plan, write_clip, write_synthetic
 from .instruments import reverb, voice
 from .sampler import bank_name, check_soundfont, note, notes_folder, play, soundfont
@@ -62,6 +65,8 @@ __all__ = [
     "SYNTH_TAGS", "SCALES", "REGISTER", "VOWELS", "PARTS", "midi_hz",
     # sampler and voices
     "soundfont", "check_soundfont", "bank_name", "note", "notes_folder", "play", "voice", "reverb",
+    # banks
+    "FLUIDR3_GM", "BankError", "bank_file", "find_or_fetch",
     # songs
     "Song", "Part", "draw_song", "annotate", "score", "render_clip",
     # builder

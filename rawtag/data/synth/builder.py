@@ -22,7 +22,8 @@ from ...atomic import RESUME, free_bytes, human, is_full, replacing, require_spa
 from ...progress import counter
 from ..audio import to_int16
 from ..mtat import ANNOTATIONS, CLIP_INFO, MTAT_TAGS
-from .sampler import DEFAULT, bank_name, check_soundfont
+from .banks import bank_file
+from .sampler import DEFAULT, bank_name
 from .songs import Song, annotate, draw_song, render_clip
 from .vocabulary import CLIP_SECONDS, FOLDER_CYCLE, MP3_QUALITY, SR
 
@@ -224,7 +225,8 @@ def write_synthetic(out: str | os.PathLike, clips: int, seed: int = 0, workers: 
     Resumable and idempotent: finished MP3s are kept (each is written under a temporary name and renamed),
     and the annotation files are written last, so a folder with `annotations_final.csv` is complete.
     `synth.json`, written first, records the seed, the label drop and, where it is not the default, the
-    SoundFont (`soundfont`: an .sf2 file whose recordings play every part; `sampler.bank_name`): a rerun with
+    SoundFont (`soundfont`: a named bank, "TimGM6mb" or "FluidR3_GM", or an .sf2 file, whose recordings play
+    every part; `banks.bank_file` finds or fetches it, `sampler.bank_name` names it): a rerun with
     others, or into a folder holding another dataset (an MTAT download), is refused unless `force` (see
     `_claim`). The free disk space is checked against the set's estimated size before anything is written.
 
@@ -233,7 +235,7 @@ def write_synthetic(out: str | os.PathLike, clips: int, seed: int = 0, workers: 
     from ...concurrent import finished, worker_pool
 
     _check_arguments(clips, seed, label_drop)
-    soundfont = check_soundfont(soundfont)
+    soundfont = bank_file(soundfont, progress=progress)
     out = Path(out)
     if progress:
         bank = "" if soundfont is None else f", played on {Path(soundfont).name}"

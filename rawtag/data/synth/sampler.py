@@ -2,10 +2,10 @@
 
 Taught in chapter 01 (data). A SoundFont is a bank of recordings of real instruments (one or a few
 recorded notes per instrument, pitched to every key) in the General MIDI order: program 0 is a grand
-piano, 40 a violin, 48 a string section; bank 128 holds drum kits. The bank used by default is TimGM6mb
+piano, 40 a violin, 48 a string section; bank 128 holds drum kits. The sampler's default bank is TimGM6mb
 (Tim Brechbill, GPL-2), the one the `pretty_midi` wheel ships; any other General MIDI SoundFont can be
-played instead (`rawtag synth --soundfont FILE.sf2`, e.g. FluidR3_GM, MIT, Debian's `fluid-soundfont-gm`):
-the same scores on other recordings (`benchmarks/README.md`, "Another SoundFont").
+played instead (`soundfont=` a file; `banks` finds or fetches the named ones): the book's quick profile
+plays FluidR3_GM (MIT), the same scores on more recordings (`benchmarks/README.md`, "Another SoundFont").
 
 `note` renders ONE note (an instrument, a key, a loudness) with `midirenderer` (a Rust SoundFont synth)
 as a dry 16 kHz recording, once: a clip repeats its notes and a set reuses them, so the notes are kept
@@ -50,8 +50,8 @@ def check_soundfont(path: str | os.PathLike | None) -> str | None:
     if path is None:
         return None
     path = Path(path).expanduser().resolve()
-    fix = "give the path of a General MIDI .sf2 file (e.g. /usr/share/sounds/sf2/FluidR3_GM.sf2 from Debian's " \
-          "fluid-soundfont-gm), or leave --soundfont out for the default bank"
+    fix = "give a bank's name (TimGM6mb; FluidR3_GM, found where Debian's fluid-soundfont-gm puts it or " \
+          "fetched once) or the path of a General MIDI .sf2 file, or leave --soundfont out for the default bank"
     if not path.is_file():
         raise ValueError(f"--soundfont {path}: no such file; {fix}")
     with open(path, "rb") as f:
@@ -103,14 +103,22 @@ def _midi(program: int, key: int, velocity: int, drum: bool) -> bytes:
     return buf.getvalue()
 
 
-def notes_folder(path: str | None = None) -> Path:
-    """Where the notes of a bank (`path`, None: the default) are kept: under `$RAWTAG_CACHE/notes`, else
-    `~/.cache/rawtag/notes`, one folder per bank. Safe to delete: notes are rendered again on demand.
+def cache_root() -> Path:
+    """rawtag's cache of things made or fetched once (notes, SoundFonts): `$RAWTAG_CACHE`, else
+    `~/.cache/rawtag`.
 
     Chapter: 01_data
     """
-    root = os.environ.get("RAWTAG_CACHE") or Path.home() / ".cache" / "rawtag"
-    return Path(root) / "notes" / f"{bank_name(path)}-{int(HOLD * 1000)}+{int(TAIL * 1000)}ms-{SR}Hz-float16"
+    return Path(os.environ.get("RAWTAG_CACHE") or Path.home() / ".cache" / "rawtag")
+
+
+def notes_folder(path: str | None = None) -> Path:
+    """Where the notes of a bank (`path`, None: the default) are kept: under `cache_root()/notes`, one folder
+    per bank. Safe to delete: notes are rendered again on demand.
+
+    Chapter: 01_data
+    """
+    return cache_root() / "notes" / f"{bank_name(path)}-{int(HOLD * 1000)}+{int(TAIL * 1000)}ms-{SR}Hz-float16"
 
 
 def _render(program: int, key: int, velocity: int, drum: bool, path: str | None = None) -> np.ndarray:
