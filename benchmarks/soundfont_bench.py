@@ -1,7 +1,7 @@
-"""Two banks, one score: the stand-in played on the default SoundFont and on another, each trained over seeds
-and scored on both yardsticks.
+"""Two banks, one score: the stand-in played on TimGM6mb (`rawtag synth`'s default) and on another, each trained
+over seeds and scored on both yardsticks.
 
-    python benchmarks/soundfont_bench.py --soundfont /usr/share/sounds/sf2/FluidR3_GM.sf2 \\
+    python benchmarks/soundfont_bench.py --soundfont FluidR3_GM \\
         [--clips 1200] [--seeds 0 1 2] [--models base improved] [--profile quick] [--root DIR] [--music FOLDER]
 
 For each bank (TimGM6mb, the default, and `--soundfont`) it writes the synthetic set at seed 0 with
@@ -38,7 +38,8 @@ def main(argv=None) -> int:
     from rawtag.workspace import shared_folder
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--soundfont", required=True, help="the other bank: a General MIDI .sf2 file")
+    parser.add_argument("--soundfont", required=True,
+                        help="the other bank: FluidR3_GM (the book's) or a General MIDI .sf2 file")
     parser.add_argument("--clips", type=int, default=1200, help="clips in each stand-in (default 1200)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
     parser.add_argument("--models", nargs="+", default=["base", "improved"], help="models (default base improved)")

@@ -170,6 +170,62 @@ def test_another_soundfont_is_checked_named_and_cached_apart(tmp_path, monkeypat
     assert np.array_equal(a4, synth.note(40, 69))  # the same recordings under another name: the same note
 
 
+def _deb(path, files: dict) -> bytes:
+    """A Debian package as `dpkg-deb` lays it out (an ar archive: debian-binary, control.tar.xz, data.tar.xz)
+    holding `files` (path inside the package -> bytes); the control member has an odd length, so the
+    reader must skip ar's padding byte."""
+    import io
+    import tarfile
+
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w:xz") as tar:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    members = {"debian-binary": b"2.0\n", "control.tar.xz": b"odd", "data.tar.xz": data.getvalue()}
+    out = b"!<arch>\n"
+    for name, content in members.items():
+        header = f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(content):<10}".encode() + b"`\n"
+        out += header + content + (b"\n" if len(content) % 2 else b"")
+    path.write_bytes(out)
+    return out
+
+
+def test_a_named_bank_is_found_by_its_checksum_or_fetched_once(tmp_path):
+    from dataclasses import replace
+
+    sf2 = b"RIFF\x10\x00\x00\x00sfbk" + bytes(range(256)) * 3
+    served = tmp_path / "mirror"
+    served.mkdir()
+    deb = _deb(served / "fluid.deb", {"./usr/share/doc/README": b"hello",
+                                      "./usr/share/sounds/sf2/FluidR3_GM.sf2": sf2})
+    sha = lambda b: hashlib.sha256(b).hexdigest()  # noqa: E731
+    spec = replace(synth.FLUIDR3_GM, sha256=sha(sf2), package="fluid.deb", package_sha256=sha(deb),
+                   package_urls=("file:///nonexistent/", served.as_uri() + "/"), installed=())
+    cache = tmp_path / "cache"
+    path = synth.find_or_fetch(spec, cache, progress=False)  # the first folder fails, the second serves it
+    assert path == str(cache / "FluidR3_GM.sf2") and (cache / "FluidR3_GM.sf2").read_bytes() == sf2
+    assert sorted(p.name for p in cache.iterdir()) == ["FluidR3_GM.sf2"]  # the package and parts are gone
+    offline = replace(spec, package_urls=("file:///nonexistent/",))
+    assert synth.find_or_fetch(offline, cache, progress=False) == path  # found again: nothing fetched
+    system = tmp_path / "usr" / "FluidR3_GM.sf2"
+    system.parent.mkdir()
+    system.write_bytes(sf2)
+    assert synth.find_or_fetch(replace(offline, installed=(str(system),)), tmp_path / "empty", progress=False) \
+        == str(system)  # a system's copy with the known checksum is used where it lies
+    system.write_bytes(sf2[:-1] + b"X")  # another file under the same name: not used, left alone
+    with pytest.raises(synth.BankError, match="could not be fetched.*apt-get install fluid-soundfont-gm.*"
+                                              "RAWTAG_SOUNDFONT=TimGM6mb"):
+        synth.find_or_fetch(replace(offline, installed=(str(system),)), tmp_path / "empty", progress=False)
+    assert system.read_bytes() == sf2[:-1] + b"X" and list((tmp_path / "empty").iterdir()) == []
+    wrong = replace(spec, sha256=sha(b"another bank"))  # a package whose .sf2 is not the one expected
+    with pytest.raises(synth.BankError, match="does not have the known sha256; nothing was kept"):
+        synth.find_or_fetch(wrong, tmp_path / "wrong", progress=False)
+    assert not list((tmp_path / "wrong").glob("*.sf2*"))  # no .sf2, not even a part, looks complete
+    assert synth.bank_file("TimGM6mb") is None and synth.bank_file(None) is None  # the bank pip installs
+
+
 def test_a_set_remembers_its_soundfont(tmp_path, monkeypatch):
     monkeypatch.setenv("RAWTAG_CACHE", str(tmp_path / "cache"))
     other = other_soundfont(tmp_path)
