@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     reference = transfer.read_reference(music)
     root = Path(args.root)
     other = Path(args.soundfont).stem
-    banks = {"TimGM6mb (default)": ("default", None), other: (other, args.soundfont)}  # label: (folder, file)
+    banks = {"TimGM6mb": ("default", None), other: (other, args.soundfont)}  # label: (folder, file)
     print(f"machine: {common.machine()}", flush=True)
 
     rows, scores = [], {}

@@ -115,7 +115,7 @@ def test_soundfont_benchmark_pairs_two_banks_by_seed(tmp_path):
                            "--root", str(tmp_path / "bench")],
                           capture_output=True, text=True, env={**os.environ, "RAWTAG_CACHE": str(tmp_path / "cache")})
     assert done.returncode == 0, done.stderr[-3000:]
-    default = "TimGM6mb (default)"
+    default = "TimGM6mb"
     table = [r for r in rows(done.stdout) if r[0] in (default, "other")]
     assert [tuple(r[:3]) for r in table] == [(default, "base", "0"), (default, "base", "1"),
                                              ("other", "base", "0"), ("other", "base", "1")]

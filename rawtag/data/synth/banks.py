@@ -28,12 +28,18 @@ from .sampler import DEFAULT, cache_root, check_soundfont
 
 
 class BankError(ValueError):
-    """A named bank that cannot be found or fetched: the message names each fix."""
+    """A named bank that cannot be found or fetched: the message names each fix.
+
+    Chapter: 01_data
+    """
 
 
 @dataclass(frozen=True)
 class Fetchable:
-    """A SoundFont known by name: where systems install it, and the Debian package that holds it."""
+    """A SoundFont known by name: where systems install it, and the Debian package that holds it.
+
+    Chapter: 01_data
+    """
 
     name: str
     sha256: str  # of the .sf2 file itself
