@@ -108,7 +108,7 @@ def test_glued_numbers_are_the_runs_numbers(smoke_book):
     assert results["test"] is None, "the paper's split has no test split"
     assert float(ch03["valid_best"].strip("'")) == pytest.approx(results["valid"]["roc_auc"], abs=5e-5)
     assert float(ch03["valid_last"].strip("'")) == pytest.approx(results["valid_last_epoch"]["roc_auc"], abs=5e-5)
-    assert ch03["data_label"].strip("'") == "synthetic set (96 clips, paper split), smoke profile"
+    assert ch03["data_label"].strip("'") == "synthetic set (96 clips on TimGM6mb, paper split), smoke profile"
     ch06 = glued(root / "executed" / "06_improvements.ipynb")
     improved = json.loads((root / "runs" / "synthetic-smoke" / "improved" / "results.json").read_text())
     assert float(ch06["improved_best"].strip("'")) == pytest.approx(improved["valid"]["roc_auc"], abs=5e-5)
@@ -127,7 +127,7 @@ def test_the_built_book_holds_the_table_players_and_figures(smoke_book):
     assert set(pages) == {p.stem for p in CHAPTERS}
     sweep = pages["04_sweep"]
     assert "ROC-AUC (MagnaTagATune, Table 1)" in sweep
-    assert "0.7931" in sweep and "synthetic set (96 clips, paper split), smoke profile" in sweep
+    assert "0.7931" in sweep and "synthetic set (96 clips on TimGM6mb, paper split), smoke profile" in sweep
     assert "last epoch" in sweep and "best epoch" in sweep, "both validation numbers beside the paper's"
     assert 'href="sweep/03_base_cnn_4_L512_S256.html"' in sweep, "the table links each executed copy"
     assert (html / "notebooks" / "sweep" / "03_base_cnn_4_L512_S256.html").exists()
