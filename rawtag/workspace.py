@@ -107,13 +107,17 @@ class Workspace:
         stem): a set played on another bank, and the runs trained on it, live in folders of their own."""
         from .data.synth.sampler import DEFAULT
 
-        bank = Path(str(self.soundfont)).stem
-        return "" if self.dataset != "synthetic" or bank == DEFAULT else f"-{bank}"
+        return "" if self.dataset != "synthetic" or self.bank == DEFAULT else f"-{self.bank}"
+
+    @property
+    def bank(self) -> str:
+        """The bank's name: a named bank's, or an .sf2 file's stem."""
+        return Path(str(self.soundfont)).stem
 
     @property
     def label(self) -> str:
         """What every caption says about where a number comes from."""
-        data = (f"synthetic set ({self.synth_clips:,} clips on {Path(str(self.soundfont)).stem}, {self.scheme} split)"
+        data = (f"synthetic set ({self.synth_clips:,} clips on {self.bank}, {self.scheme} split)"
                 if self.dataset == "synthetic" else f"MagnaTagATune ({self.scheme} split)")
         return f"{data}, {self.profile} profile" + (", bfloat16" if self.precision == "bf16" else "")
 

@@ -66,7 +66,7 @@ FLUIDR3_GM = Fetchable(
     member="./usr/share/sounds/sf2/FluidR3_GM.sf2",
     install_hint="apt-get install fluid-soundfont-gm",
 )
-NAMED = {DEFAULT: None, FLUIDR3_GM.name: FLUIDR3_GM}  # None: shipped with pretty_midi, nothing to find
+NAMED = {FLUIDR3_GM.name: FLUIDR3_GM}  # the banks found or fetched by name (DEFAULT ships with pretty_midi)
 
 
 def bank_file(bank: str | os.PathLike | None, progress: bool = True) -> str | None:
@@ -76,9 +76,10 @@ def bank_file(bank: str | os.PathLike | None, progress: bool = True) -> str | No
 
     Chapter: 01_data
     """
-    if bank is None or str(bank) in NAMED:
-        spec = NAMED.get(str(bank)) if bank is not None else None
-        return None if spec is None else find_or_fetch(spec, progress=progress)
+    if bank is None or str(bank) == DEFAULT:
+        return None
+    if str(bank) in NAMED:
+        return find_or_fetch(NAMED[str(bank)], progress=progress)
     return check_soundfont(bank)
 
 
